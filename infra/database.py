@@ -30,7 +30,10 @@ async def provision_database(settings: Settings, service: str) -> None:
     app = settings.app_role(service)
     admin = await asyncpg.connect(settings.superuser_dsn())
     try:
-        for role, options in ((owner, "NOLOGIN"), (app, "LOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE")):
+        for role, options in (
+            (owner, "NOLOGIN"),
+            (app, "LOGIN NOBYPASSRLS NOSUPERUSER NOCREATEDB NOCREATEROLE"),
+        ):
             exists = await admin.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role)
             verb = "ALTER" if exists else "CREATE"
             await admin.execute(f"{verb} ROLE {_quote_ident(role)} {options}")
@@ -46,7 +49,9 @@ async def provision_database(settings: Settings, service: str) -> None:
         for extension in EXTENSIONS:
             await db.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
         await db.execute(f"REVOKE ALL ON DATABASE {_quote_ident(service)} FROM PUBLIC")
-        await db.execute(f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote_ident(service)} TO {_quote_ident(app)}")
+        await db.execute(
+            f"GRANT CONNECT, TEMPORARY ON DATABASE {_quote_ident(service)} TO {_quote_ident(app)}"
+        )
         await db.execute(f"GRANT USAGE, CREATE ON SCHEMA public TO {_quote_ident(owner)}")
         await db.execute(f"GRANT USAGE ON SCHEMA public TO {_quote_ident(app)}")
         await db.execute(

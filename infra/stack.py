@@ -104,9 +104,12 @@ def postgres(settings: Settings, data_dir: Path | None = None) -> Component:
             subprocess.run(
                 [
                     str(_postgres_bin("initdb")),
-                    "-D", str(data_dir / "pgdata"),
-                    "-U", settings.pg_superuser,
-                    "--pwfile", str(pwfile),
+                    "-D",
+                    str(data_dir / "pgdata"),
+                    "-U",
+                    settings.pg_superuser,
+                    "--pwfile",
+                    str(pwfile),
                     "--auth-local=trust",
                     "--auth-host=scram-sha-256",
                     "--encoding=UTF8",
@@ -130,14 +133,22 @@ def postgres(settings: Settings, data_dir: Path | None = None) -> Component:
         name="postgres",
         argv=[
             str(_postgres_bin("postgres")),
-            "-D", str(data_dir / "pgdata"),
-            "-p", str(settings.pg_port),
-            "-k", str(socket_dir),
-            "-c", f"listen_addresses={settings.pg_host}",
-            "-c", "max_connections=300",
-            "-c", "shared_buffers=256MB",
-            "-c", "fsync=off" if settings.environment == "test" else "fsync=on",
-            "-c", "log_min_messages=warning",
+            "-D",
+            str(data_dir / "pgdata"),
+            "-p",
+            str(settings.pg_port),
+            "-k",
+            str(socket_dir),
+            "-c",
+            f"listen_addresses={settings.pg_host}",
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=256MB",
+            "-c",
+            "fsync=off" if settings.environment == "test" else "fsync=on",
+            "-c",
+            "log_min_messages=warning",
         ],
         port=settings.pg_port,
         run_as=run_as,
@@ -159,10 +170,14 @@ def valkey(settings: Settings, data_dir: Path | None = None) -> Component:
         name="valkey",
         argv=[
             _valkey_binary(),
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(data_dir),
-            "--protected-mode", "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir),
+            "--protected-mode",
+            "yes",
             *persistence,
         ],
         port=port,
@@ -180,14 +195,21 @@ def temporal(settings: Settings, data_dir: Path | None = None) -> Component:
         name="temporal",
         argv=[
             _venv_bin("temporal"),
-            "server", "start-dev",
-            "--ip", host,
-            "--port", port,
-            "--ui-port", str(settings.temporal_ui_port),
-            "--db-filename", str(data_dir / "temporal.db"),
-            "--namespace", settings.temporal_namespace,
+            "server",
+            "start-dev",
+            "--ip",
+            host,
+            "--port",
+            port,
+            "--ui-port",
+            str(settings.temporal_ui_port),
+            "--db-filename",
+            str(data_dir / "temporal.db"),
+            "--namespace",
+            settings.temporal_namespace,
             "--ui-disable-news-fetch",
-            "--log-level", "warn",
+            "--log-level",
+            "warn",
             *attributes,
         ],
         port=int(port),
@@ -225,7 +247,7 @@ def exec_component(component: Component) -> None:
         os.setgid(entry.pw_gid)
         os.initgroups(component.run_as, entry.pw_gid)
         os.setuid(entry.pw_uid)
-    os.execve(component.argv[0], component.argv, {**os.environ, **component.env})
+    os.execve(component.argv[0], component.argv, {**os.environ, **component.env})  # noqa: S606
 
 
 @dataclass
@@ -270,7 +292,9 @@ def start_component(component: Component, log_path: Path, timeout: float = 90.0)
 
 
 @contextlib.contextmanager
-def running_stack(settings: Settings, names: tuple[str, ...] = ("postgres", "valkey", "temporal")) -> Iterator[dict[str, RunningComponent]]:
+def running_stack(
+    settings: Settings, names: tuple[str, ...] = ("postgres", "valkey", "temporal")
+) -> Iterator[dict[str, RunningComponent]]:
     """Start the named components in the background and stop them on exit."""
     available = components(settings)
     started: dict[str, RunningComponent] = {}

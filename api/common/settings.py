@@ -131,6 +131,4 @@ class Settings(BaseSettings):
         if service in self.database_urls:
             return self.database_urls[service]
         password = self.app_db_password.get_secret_value()
-        return (
-            f"postgresql://{self.app_role(service)}:{password}@{self.pg_host}:{self.pg_port}/{service}"
-        )
+        return f"postgresql://{self.app_role(service)}:{password}@{self.pg_host}:{self.pg_port}/{service}"

@@ -16,7 +16,7 @@ TENANT_PREDICATE = (
     " OR current_setting('app.platform', true) = 'on')"
 )
 
-SCHEMA = f"""
+SCHEMA = """
 CREATE TABLE tenants (
   tenant_id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
   name VARCHAR(100) NOT NULL,
@@ -27,10 +27,10 @@ CREATE TABLE tenants (
   default_locale VARCHAR(10) NOT NULL DEFAULT 'pt_BR',
   created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
   updated_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
-  settings JSONB NOT NULL DEFAULT '{{}}'::jsonb,
+  settings JSONB NOT NULL DEFAULT '{}'::jsonb,
   CONSTRAINT tenants_plan_check CHECK (subscription_plan IN ('FREE', 'PRO')),
   CONSTRAINT tenants_status_check CHECK (status IN ('PENDING', 'ACTIVE', 'INACTIVE')),
-  CONSTRAINT tenants_slug_check CHECK (slug ~ '^[a-z0-9](?:[a-z0-9-]{{1,61}}[a-z0-9])$')
+  CONSTRAINT tenants_slug_check CHECK (slug ~ '^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$')
 );
 CREATE INDEX idx_tenants_status ON tenants(status);
 
@@ -88,7 +88,7 @@ CREATE TABLE audit_log (
   action VARCHAR(50) NOT NULL,
   target VARCHAR(255),
   ip_address VARCHAR(64),
-  details JSONB NOT NULL DEFAULT '{{}}'::jsonb,
+  details JSONB NOT NULL DEFAULT '{}'::jsonb,
   created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW()
 );
 CREATE INDEX idx_audit_log_tenant_time ON audit_log(tenant_id, created_at DESC);
@@ -104,7 +104,8 @@ async def forwards() -> MigrationManager:
         from piccolo.engine import engine_finder
 
         engine = engine_finder()
-        assert engine is not None
+        if engine is None:
+            raise RuntimeError("no Piccolo engine for identity")
         # Inside the migration's transaction, so a failure leaves nothing behind.
         connection = engine.current_transaction.get().connection
         await connection.execute(SCHEMA)
