@@ -21,9 +21,7 @@ current_tenant_id: ContextVar[UUID | None] = ContextVar("current_tenant_id", def
 async def tenant_transaction(engine: Any, tenant_id: UUID | str) -> AsyncIterator[Any]:
     """A Piccolo transaction in which only `tenant_id`'s rows exist."""
     async with engine.transaction() as transaction:
-        await transaction.connection.execute(
-            "SELECT set_config('app.tenant_id', $1, true)", str(tenant_id)
-        )
+        await transaction.connection.execute("SELECT set_config('app.tenant_id', $1, true)", str(tenant_id))
         token = current_tenant_id.set(UUID(str(tenant_id)))
         try:
             yield transaction
