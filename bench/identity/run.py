@@ -1,0 +1,250 @@
+"""Benchmark: authenticated `GET /v1/me` against a raw asyncpg handler, and the argon2 cost.
+
+Run with `uv run python -m bench.identity.run`. It starts its own PostgreSQL, Valkey and
+Temporal on free ports, serves both apps with uvicorn (one process each, run one at a time),
+drives them with 32 keep-alive clients, and writes results.json and results.md beside this file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from passlib.hash import argon2
+
+from api.common.settings import Settings
+from bench.loadgen import LoadResult, run_load
+from bench.machine import machine_facts
+from infra.database import migrate
+from infra.stack import running_stack, wait_for_port
+
+HERE = Path(__file__).parent
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
+DURATION = float(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+PASSWORD = "bench-password-2026"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def measure_argon2(settings: Settings, samples: int = 15) -> dict[str, Any]:
+    hasher = argon2.using(
+        type="ID",
+        time_cost=settings.argon2_time_cost,
+        memory_cost=settings.argon2_memory_cost_kib,
+        parallelism=settings.argon2_parallelism,
+    )
+    timings = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        hashed = hasher.hash(PASSWORD)
+        timings.append((time.perf_counter() - started) * 1000)
+    verify_started = time.perf_counter()
+    hasher.verify(PASSWORD, hashed)
+    return {
+        "time_cost": settings.argon2_time_cost,
+        "memory_cost_kib": settings.argon2_memory_cost_kib,
+        "parallelism": settings.argon2_parallelism,
+        "hash_ms_median": round(statistics.median(timings), 1),
+        "hash_ms_min": round(min(timings), 1),
+        "hash_ms_max": round(max(timings), 1),
+        "verify_ms": round((time.perf_counter() - verify_started) * 1000, 1),
+        "goal_ms": [50, 150],
+    }
+
+
+async def seed(settings: Settings) -> tuple[str, str]:
+    """50 tenants of 20 users each, so RLS filters a real table; returns one tenant and user."""
+    hashed = argon2.using(type="ID", time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    admin = await asyncpg.connect(settings.superuser_dsn("identity"))
+    try:
+        for number in range(50):
+            tenant_id = await admin.fetchval(
+                "INSERT INTO tenants (name, slug, domain, status) VALUES ($1, $2, $3, 'ACTIVE')"
+                " RETURNING tenant_id",
+                f"Bench {number}",
+                f"bench-{number}",
+                f"bench-{number}.mrbill.local",
+            )
+            await admin.executemany(
+                "INSERT INTO users (tenant_id, email, password_hash, full_name, role)"
+                " VALUES ($1, $2, $3, $4, 'MEMBER')",
+                [(tenant_id, f"user{i}@bench.example", hashed, f"User {i}") for i in range(20)],
+            )
+        row = await admin.fetchrow(
+            "SELECT u.tenant_id, u.user_id FROM users u JOIN tenants t USING (tenant_id)"
+            " WHERE t.slug = 'bench-7' AND u.email = 'user3@bench.example'"
+        )
+        return str(row["tenant_id"]), str(row["user_id"])
+    finally:
+        await admin.close()
+
+
+def serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            *target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    wait_for_port(port, 60, process)
+    return process
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def main() -> None:
+    var_dir = Path(tempfile.mkdtemp(prefix="mrbill-bench-"))
+    os.chmod(var_dir, 0o755)  # noqa: S103 - PostgreSQL runs as another user when root
+    env = {
+        "MRBILL_ENVIRONMENT": "test",
+        "MRBILL_VAR_DIR": str(var_dir),
+        "MRBILL_PG_PORT": str(_free_port()),
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
+        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
+        "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+        "MRBILL_LOGIN_RATE_PER_MINUTE": "100000",
+    }
+    os.environ.update(env)
+    settings = Settings()
+    argon2_cost = measure_argon2(settings)
+    identity_port = _free_port()
+    raw_port = _free_port()
+    runs: dict[str, list[LoadResult]] = {"raw_asyncpg": [], "identity_me": []}
+    with running_stack(settings):
+        asyncio.run(migrate(settings, "identity"))
+        tenant_id, user_id = asyncio.run(seed(settings))
+        identity = serve(
+            ["--factory", "api.identity.app:create_app"],
+            identity_port,
+            {"MRBILL_SERVICE_PORTS": json.dumps({"identity": identity_port})},
+        )
+        try:
+            login = httpx.post(
+                f"http://127.0.0.1:{identity_port}/v1/auth/login",
+                json={"tenantSlug": "bench-7", "email": "user3@bench.example", "password": PASSWORD},
+                timeout=30,
+            )
+            login.raise_for_status()
+            token = login.json()["accessToken"]
+        finally:
+            stop(identity)
+        raw_env = {
+            "BENCH_DSN": settings.database_url("identity"),
+            "BENCH_TENANT_ID": tenant_id,
+            "BENCH_USER_ID": user_id,
+            "BENCH_POOL_SIZE": str(settings.db_pool_max),
+        }
+        for _ in range(ROUNDS):
+            for name, target, port, extra in (
+                ("raw_asyncpg", ["bench.identity.raw_app:app"], raw_port, raw_env),
+                (
+                    "identity_me",
+                    ["--factory", "api.identity.app:create_app"],
+                    identity_port,
+                    {"MRBILL_SERVICE_PORTS": json.dumps({"identity": identity_port})},
+                ),
+            ):
+                server = serve(target, port, extra)
+                try:
+                    headers = {"Authorization": f"Bearer {token}"} if name == "identity_me" else {}
+                    result = asyncio.run(
+                        run_load(
+                            "127.0.0.1", port, "/v1/me", headers, concurrency=CONCURRENCY, duration=DURATION
+                        )
+                    )
+                    if result.errors:
+                        raise RuntimeError(f"{name}: {result.errors} non-200 answers")
+                    runs[name].append(result)
+                finally:
+                    stop(server)
+
+    def merged(results: list[LoadResult]) -> LoadResult:
+        return LoadResult(
+            sum(r.requests for r in results),
+            sum(r.errors for r in results),
+            sum(r.seconds for r in results),
+            [latency for r in results for latency in r.latencies_ms],
+        )
+
+    raw, ours = merged(runs["raw_asyncpg"]), merged(runs["identity_me"])
+    report = {
+        "benchmark": "identity GET /v1/me (JWT check + one RLS-scoped read) vs raw asyncpg handler",
+        "machine": machine_facts(),
+        "concurrency": CONCURRENCY,
+        "seconds_per_round": DURATION,
+        "rounds": ROUNDS,
+        "raw_asyncpg": raw.summary(),
+        "identity_me": ours.summary(),
+        "cost_ratio_by_throughput": round(raw.rps / ours.rps, 2),
+        "cost_ratio_by_p50": round(ours.percentile(50) / raw.percentile(50), 2),
+        "goal_cost_ratio_at_most": 1.5,
+        "argon2": argon2_cost,
+    }
+    (HERE / "results.json").write_text(json.dumps(report, indent=2) + "\n")
+    (HERE / "results.md").write_text(render_markdown(report))
+    print(json.dumps(report, indent=2))
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    raw, ours, a2 = report["raw_asyncpg"], report["identity_me"], report["argon2"]
+    machine = report["machine"]
+    lines = [
+        "# Identity benchmark",
+        "",
+        f"Run {machine['date']} on {machine['cpu']} ({machine['cores']} cores, {machine['memory_gib']} GiB),"
+        f" Python {machine['python']}, commit {machine['git_commit']}.",
+        f"{report['concurrency']} concurrent keep-alive clients, {report['rounds']} alternating rounds of"
+        f" {report['seconds_per_round']} s per server, one uvicorn process each.",
+        "",
+        "| server | req/s | p50 ms | p99 ms |",
+        "|---|---|---|---|",
+        f"| raw asyncpg handler (baseline) | {raw['rps']} | {raw['p50_ms']} | {raw['p99_ms']} |",
+        f"| identity `GET /v1/me` | {ours['rps']} | {ours['p50_ms']} | {ours['p99_ms']} |",
+        "",
+        f"Cost ratio (baseline req/s / ours): **{report['cost_ratio_by_throughput']}x**"
+        f" (p50 ratio {report['cost_ratio_by_p50']}x); goal at most {report['goal_cost_ratio_at_most']}x.",
+        "",
+        f"argon2id (time_cost={a2['time_cost']}, memory={a2['memory_cost_kib']} KiB,"
+        f" parallelism={a2['parallelism']}): median {a2['hash_ms_median']} ms per hash"
+        f" (min {a2['hash_ms_min']}, max {a2['hash_ms_max']}); goal 50-150 ms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
