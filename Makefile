@@ -12,7 +12,8 @@ install:
 
 _sync:
 	$(UV) sync --frozen --quiet
-	$(UV) run --frozen pybabel compile --use-fuzzy -d api/common/locale -D messages --statistics 2>/dev/null || true
+	@for dir in $$(find api activities -type d -name locale -not -path '*/.venv/*'); do \
+		$(UV) run --frozen pybabel compile -d $$dir -D messages 2>&1 | grep -v "^compiling" || true; done
 
 dev: install
 	$(RUN) mrbill dev
