@@ -23,6 +23,8 @@ class OnboardingInput:
     admin_full_name: str
     locale: str
     plan: str = "FREE"
+    domain: str | None = None
+    """Defaults to ``{slug}.mrbill.local``."""
 
 
 @dataclass
@@ -36,3 +38,80 @@ class OnboardingProgress:
     tenant_id: str | None = None
     owner_user_id: str | None = None
     error: str | None = None
+
+
+# -- the saga's steps and the one-dataclass arguments of its activities -------------------
+
+STEPS: tuple[str, ...] = (
+    "create_tenant",
+    "create_owner_user",
+    "create_storage_prefix",
+    "send_welcome_email",
+    "activate_tenant",
+)
+"""In order; each is also the name of the activity that performs it."""
+
+REQUEST_TYPE = "TENANT_ONBOARDING"
+"""Value of the RequestType search attribute on every onboarding workflow."""
+
+NOTHING_DONE_ERROR_TYPES: tuple[str, ...] = ("SlugTaken", "DomainTaken", "EmailTaken", "InvalidInput")
+"""Non-retryable activity errors raised before anything was written: nothing to undo."""
+
+
+def default_domain(slug: str) -> str:
+    return f"{slug}.mrbill.local"
+
+
+@dataclass
+class NewTenant:
+    tenant_id: str
+    """Chosen by the workflow, so a retried insert and its compensation name the same row."""
+    name: str
+    slug: str
+    domain: str
+    plan: str
+    default_locale: str
+
+
+@dataclass
+class TenantRef:
+    tenant_id: str
+
+
+@dataclass
+class NewOwner:
+    tenant_id: str
+    user_id: str
+    email: str
+    password_hash: str
+    full_name: str
+    locale: str
+
+
+@dataclass
+class UserRef:
+    tenant_id: str
+    user_id: str
+
+
+@dataclass
+class TenantStoragePrefix:
+    tenant_id: str
+    tenant_name: str = ""
+    locale: str = "pt_BR"
+
+
+@dataclass
+class WelcomeEmail:
+    tenant_id: str
+    user_id: str
+    tenant_name: str
+    slug: str
+    email: str
+    full_name: str
+    locale: str
+
+
+@dataclass
+class WelcomeEmailReceipt:
+    message_id: str

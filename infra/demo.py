@@ -1,0 +1,169 @@
+"""The demo tenant and platform SUPERADMIN that `make dev` leaves ready to use.
+
+The demo tenant is created through the public API on the edge, exactly as a customer would
+sign up, so a fresh `make dev` exercises sign-up, the onboarding saga and login end to end.
+The credentials are fixed and documented (README): they only ever exist on a developer's
+machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+
+@dataclass(frozen=True)
+class DemoTenant:
+    name: str = "Demo"
+    slug: str = "demo"
+    admin_email: str = "demo@mrbill.local"
+    password: str = "mrbill-owner-2026"  # noqa: S105 - documented local demo credential
+    full_name: str = "Demo Owner"
+    locale: str = "pt_BR"
+
+
+@dataclass(frozen=True)
+class Superadmin:
+    tenant_slug: str = "platform"
+    """The platform's own tenant, where identity keeps every SUPERADMIN."""
+    email: str = "admin@mrbill.local"
+    password: str = "mrbill-platform-2026"  # noqa: S105 - documented local demo credential
+    full_name: str = "Platform Admin"
+
+
+DEMO_TENANT = DemoTenant()
+DEMO_SUPERADMIN = Superadmin()
+
+TERMINAL_FAILURES: frozenset[str] = frozenset({"FAILED", "COMPENSATED", "TERMINATED", "CANCELED"})
+
+
+class SeedError(RuntimeError):
+    """The demo could not be created; the message is meant for the operator."""
+
+
+@dataclass(frozen=True)
+class OnboardingStatus:
+    status: str
+    percent: int
+    current_step: str | None
+
+
+@dataclass(frozen=True)
+class SeedResult:
+    created: bool
+    """False when the tenant already existed and its login worked."""
+    access_token: str
+
+
+ProgressCallback = Callable[[OnboardingStatus], None]
+
+
+def login(client: httpx.Client, tenant: DemoTenant) -> httpx.Response:
+    return client.post(
+        "/v1/auth/login",
+        json={"tenantSlug": tenant.slug, "email": tenant.admin_email, "password": tenant.password},
+    )
+
+
+def _access_token(response: httpx.Response) -> str:
+    body: dict[str, Any] = response.json()
+    token = body.get("accessToken")
+    if not isinstance(token, str):
+        raise SeedError(f"login answered without an access token: {body}")
+    return token
+
+
+def _problem(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}: {response.text[:300]}"
+    if isinstance(body, dict):
+        detail = body.get("detail") or body.get("title") or body
+        return f"HTTP {response.status_code}: {detail}"
+    return f"HTTP {response.status_code}: {body}"
+
+
+def _status_of(body: dict[str, Any]) -> OnboardingStatus:
+    nested = body.get("progress")
+    progress: dict[str, Any] = nested if isinstance(nested, dict) else body
+    percent = progress.get("percent", 0)
+    return OnboardingStatus(
+        status=str(progress.get("status") or body.get("status") or "RUNNING").upper(),
+        percent=int(percent) if isinstance(percent, int | float) else 0,
+        current_step=progress.get("currentStep"),
+    )
+
+
+def wait_for_onboarding(
+    client: httpx.Client,
+    status_url: str,
+    on_progress: ProgressCallback,
+    timeout: float,
+    *,
+    may_be_gone: bool = False,
+) -> OnboardingStatus | None:
+    """Poll until COMPLETED; None when `may_be_gone` and the workflow is no longer known."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(status_url)
+        if response.status_code == 200:
+            status = _status_of(response.json())
+            on_progress(status)
+            if status.status == "COMPLETED":
+                return status
+            if status.status in TERMINAL_FAILURES:
+                raise SeedError(f"onboarding of the demo tenant ended {status.status}: {response.text[:300]}")
+        elif response.status_code == 404 and may_be_gone:
+            return None
+        elif response.status_code != 404:
+            raise SeedError(f"could not read onboarding progress: {_problem(response)}")
+        if time.monotonic() > deadline:
+            raise SeedError(f"onboarding did not complete within {timeout:.0f}s")
+        time.sleep(0.5)
+
+
+def seed_demo(
+    edge_url: str,
+    on_progress: ProgressCallback,
+    tenant: DemoTenant = DEMO_TENANT,
+    timeout: float = 180.0,
+) -> SeedResult:
+    """Sign the demo tenant up through the edge unless its owner can already log in."""
+    try:
+        return _seed(edge_url, on_progress, tenant, timeout)
+    except httpx.HTTPError as exc:
+        raise SeedError(f"the edge at {edge_url} did not answer ({exc!s}); is `mrbill dev` running?") from exc
+
+
+def _seed(edge_url: str, on_progress: ProgressCallback, tenant: DemoTenant, timeout: float) -> SeedResult:
+    with httpx.Client(base_url=edge_url, timeout=30.0) as client:
+        existing = login(client, tenant)
+        if existing.status_code == 200:
+            return SeedResult(created=False, access_token=_access_token(existing))
+        signup = client.post(
+            "/v1/signup",
+            json={
+                "tenantName": tenant.name,
+                "slug": tenant.slug,
+                "adminEmail": tenant.admin_email,
+                "password": tenant.password,
+                "fullName": tenant.full_name,
+                "locale": tenant.locale,
+            },
+        )
+        if signup.status_code not in (200, 201, 202, 409):
+            raise SeedError(f"sign-up of the demo tenant was refused: {_problem(signup)}")
+        location = signup.headers.get("location") if signup.status_code != 409 else None
+        status_url = urljoin(f"{edge_url}/", location) if location else f"/v1/signup/{tenant.slug}"
+        wait_for_onboarding(client, status_url, on_progress, timeout, may_be_gone=signup.status_code == 409)
+        proof = login(client, tenant)
+        if proof.status_code != 200:
+            hint = " (the slug is taken: was the demo password changed?)" if signup.status_code == 409 else ""
+            raise SeedError(f"the demo owner cannot log in{hint}: {_problem(proof)}")
+        return SeedResult(created=signup.status_code != 409, access_token=_access_token(proof))

@@ -1,0 +1,61 @@
+"""What `make dev` runs and how the edge reaches it: one entry per service.
+
+Adding a service to the local platform is one `ServiceSpec` here (plus its name in
+``api.common.settings.SERVICES`` and its port in ``Settings.service_ports``): the Procfile,
+the Caddyfile, ``mrbill status`` and the banner are all generated from this table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+INFRA_COMPONENTS: tuple[str, ...] = ("postgres", "valkey", "temporal")
+"""Started first by every entry point and awaited by every service and worker."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    app_factory: str
+    """``module:function`` of the Litestar app factory, called by uvicorn with no arguments."""
+    edge_paths: tuple[str, ...]
+    """Caddy path matchers routed to this service (``*`` is a wildcard)."""
+    task_queues: tuple[str, ...] = ()
+    """Temporal task queues whose worker processes belong with this service."""
+    database: bool = True
+    """Whether the service owns a PostgreSQL database that `mrbill migrate` provisions."""
+
+
+SERVICE_SPECS: dict[str, ServiceSpec] = {
+    spec.name: spec
+    for spec in (
+        ServiceSpec(
+            name="identity",
+            app_factory="api.identity.app:create_app",
+            edge_paths=(
+                "/v1/auth/*",
+                "/v1/signup",
+                "/v1/signup/*",
+                "/v1/me",
+                "/v1/me/*",
+                "/v1/users",
+                "/v1/users/*",
+                "/v1/tenants",
+                "/v1/tenants/*",
+                "/v1/audit-events",
+                "/v1/audit-events/*",
+                "/.well-known/*",
+            ),
+            task_queues=("identity",),
+        ),
+    )
+}
+
+
+def active_services(names: tuple[str, ...]) -> list[ServiceSpec]:
+    """The specs of the services that exist today, in the order the settings list them."""
+    return [SERVICE_SPECS[name] for name in names if name in SERVICE_SPECS]
+
+
+def task_queues(names: tuple[str, ...]) -> list[str]:
+    return [queue for spec in active_services(names) for queue in spec.task_queues]

@@ -1,0 +1,250 @@
+"""`mrbill dev` for real: the whole platform starts, answers through the edge, stops cleanly,
+and keeps its state for the next start.
+
+Every port is moved to a free one and var/ to a temporary folder, so this runs beside a
+developer's own `make dev` and beside the rest of the test session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from infra.demo import DEMO_SUPERADMIN, DEMO_TENANT
+from infra.dev import BANNER_TITLE
+from infra.stack import port_open
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[2]
+START_TIMEOUT_SECONDS = 420.0
+STOP_TIMEOUT_SECONDS = 90.0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class DevPorts:
+    pg: int = field(default_factory=_free_port)
+    valkey: int = field(default_factory=_free_port)
+    temporal: int = field(default_factory=_free_port)
+    temporal_ui: int = field(default_factory=_free_port)
+    edge: int = field(default_factory=_free_port)
+    identity: int = field(default_factory=_free_port)
+
+    def all(self) -> list[int]:
+        return [self.pg, self.valkey, self.temporal, self.temporal_ui, self.edge, self.identity]
+
+
+class DevRun:
+    """One `mrbill dev` process: its output, read as it comes, and its children's pids."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.lines: list[str] = []
+        self.banner = threading.Event()
+        self._in_banner = False
+        self.process = subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
+            [str(Path(sys.executable).parent / "mrbill"), "dev"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # Ctrl-C in a terminal reaches the group, as killpg does here
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if BANNER_TITLE in line:
+                self._in_banner = True
+            if self._in_banner and "Ctrl-C" in line:  # the banner's last row: all of it is read
+                self.banner.set()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def tail(self, count: int = 120) -> str:
+        return "\n".join(self.lines[-count:])
+
+    def child_pids(self) -> list[int]:
+        return [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", self.output)]
+
+    def wait_for_banner(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self.banner.wait(1.0):
+            if self.process.poll() is not None:
+                self._reader.join(5)
+                pytest.fail(f"mrbill dev exited with {self.process.returncode}:\n{self.tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"no banner after {START_TIMEOUT_SECONDS:.0f}s:\n{self.tail()}")
+
+    def interrupt(self) -> int:
+        os.killpg(self.process.pid, signal.SIGINT)
+        try:
+            code = self.process.wait(STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"mrbill dev did not stop within {STOP_TIMEOUT_SECONDS:.0f}s:\n{self.tail()}")
+        self._reader.join(10)
+        return code
+
+    def force_stop(self) -> None:
+        """Cleanup after a failed test: nothing this test started may outlive it."""
+        for pid in [self.process.pid, *self.child_pids()]:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                continue
+        self.process.wait(10)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def dev_environment() -> Iterator[tuple[dict[str, str], DevPorts]]:
+    var_dir = Path(tempfile.mkdtemp(prefix="mrbill-dev-e2e-"))
+    os.chmod(var_dir, 0o755)  # noqa: S103 - PostgreSQL runs as another user when root
+    ports = DevPorts()
+    env = {
+        **{key: value for key, value in os.environ.items() if not key.startswith("MRBILL_")},
+        "MRBILL_ENVIRONMENT": "dev",
+        "MRBILL_VAR_DIR": str(var_dir),
+        "MRBILL_PG_PORT": str(ports.pg),
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{ports.valkey}/0",
+        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
+        "MRBILL_TEMPORAL_UI_PORT": str(ports.temporal_ui),
+        "MRBILL_EDGE_PORT": str(ports.edge),
+        "MRBILL_SERVICE_PORTS": json.dumps({"identity": ports.identity}),
+        "MRBILL_LOG_JSON": "false",
+        # Cheap hashes keep the run short; the production cost is measured in bench/.
+        "MRBILL_ARGON2_TIME_COST": "1",
+        "MRBILL_ARGON2_MEMORY_COST_KIB": "1024",
+        "MRBILL_ARGON2_PARALLELISM": "1",
+    }
+    try:
+        yield env, ports
+    finally:
+        shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def _login(edge: str) -> httpx.Response:
+    return httpx.post(
+        f"{edge}/v1/auth/login",
+        json={
+            "tenantSlug": DEMO_TENANT.slug,
+            "email": DEMO_TENANT.admin_email,
+            "password": DEMO_TENANT.password,
+        },
+        timeout=30,
+    )
+
+
+def _check_platform_through_the_edge(edge: str, ports: DevPorts) -> None:
+    assert httpx.get(f"{edge}/health").json()["status"] == "ok"
+
+    jwks = httpx.get(f"{edge}/.well-known/jwks.json")
+    assert jwks.status_code == 200
+    keys = jwks.json()["keys"]
+    assert keys
+    assert all(key["kty"] == "OKP" and key["crv"] == "Ed25519" and "d" not in key for key in keys)
+
+    login = _login(edge)
+    assert login.status_code == 200, login.text
+    token = login.json()["accessToken"]
+    me = httpx.get(f"{edge}/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200, me.text
+    assert me.json()["email"] == DEMO_TENANT.admin_email
+
+    document = httpx.get(f"{edge}/docs/identity/openapi.json")
+    assert document.status_code == 200
+    assert "/v1/auth/login" in document.json()["paths"]
+    assert httpx.get(f"{edge}/docs/identity/swagger").status_code == 200
+
+    ui = httpx.get(f"http://127.0.0.1:{ports.temporal_ui}/", follow_redirects=True, timeout=10)
+    assert ui.status_code == 200
+
+
+def _stop_and_check_nothing_is_left(run: DevRun, ports: DevPorts) -> None:
+    pids = run.child_pids()
+    assert len(pids) == 6, run.tail()
+    assert run.interrupt() == 0, run.tail()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert [pid for pid in pids if _alive(pid)] == [], run.tail()
+    assert [port for port in ports.all() if port_open(port)] == [], run.tail()
+    assert "database system is shut down" in run.output  # PostgreSQL stopped cleanly, not killed
+    assert "SIGKILL" not in run.output
+
+
+@pytest.mark.timeout(1200)
+def test_make_dev_brings_up_the_platform_and_stops_cleanly(
+    dev_environment: tuple[dict[str, str], DevPorts],
+) -> None:
+    env, ports = dev_environment
+    edge = f"http://127.0.0.1:{ports.edge}"
+
+    first = DevRun(env)
+    try:
+        first.wait_for_banner()
+        assert f"demo tenant {DEMO_TENANT.slug!r} created" in first.output
+        assert DEMO_TENANT.password in first.output
+        assert DEMO_SUPERADMIN.email in first.output
+        assert f"{edge}/docs/identity/swagger" in first.output
+        _check_platform_through_the_edge(edge, ports)
+        status = subprocess.run(  # noqa: S603 - our own binaries, fixed arguments
+            [str(Path(sys.executable).parent / "mrbill"), "status"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert status.returncode == 0, status.stdout + status.stderr
+        _stop_and_check_nothing_is_left(first, ports)
+    finally:
+        if first.process.poll() is None:
+            first.force_stop()
+
+    var_dir = Path(env["MRBILL_VAR_DIR"])
+    for kept in ("postgres/pgdata/PG_VERSION", "temporal/temporal.db", "Procfile", "caddy/Caddyfile"):
+        assert (var_dir / kept).exists(), kept
+
+    second = DevRun(env)
+    try:
+        second.wait_for_banner()
+        assert f"demo tenant {DEMO_TENANT.slug!r} already exists" in second.output
+        assert _login(edge).status_code == 200
+        _stop_and_check_nothing_is_left(second, ports)
+    finally:
+        if second.process.poll() is None:
+            second.force_stop()

@@ -1,0 +1,108 @@
+"""The generated Caddyfile is valid for the real Caddy binary and routes what it should."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from api.common.settings import Settings
+from infra.edge import caddy_binary, render_caddyfile, write_caddyfile
+from infra.services import SERVICE_SPECS
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def edge_settings(tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path, edge_port=41000, service_ports={"identity": 41101})
+
+
+def _adapted(settings: Settings) -> dict[str, Any]:
+    """Caddy's own parser turns the Caddyfile into its JSON config, and validates it."""
+    path = write_caddyfile(settings)
+    result = subprocess.run(  # noqa: S603 - our own binaries, fixed arguments
+        [str(caddy_binary()), "adapt", "--config", str(path), "--adapter", "caddyfile", "--validate"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    config: dict[str, Any] = json.loads(result.stdout)
+    return config
+
+
+def _routes(config: dict[str, Any]) -> list[dict[str, Any]]:
+    servers = config["apps"]["http"]["servers"]
+    assert len(servers) == 1
+    (server,) = servers.values()
+    routes: list[dict[str, Any]] = server["routes"]
+    return routes
+
+
+def test_edge_listens_on_the_configured_port_without_admin_or_https(edge_settings: Settings) -> None:
+    config = _adapted(edge_settings)
+    (server,) = config["apps"]["http"]["servers"].values()
+    assert server["listen"] == ["127.0.0.1:41000"]
+    assert server["automatic_https"] == {"disable": True}
+    assert config["admin"]["disabled"] is True
+    assert config["storage"]["root"] == str(edge_settings.var_dir.resolve() / "caddy" / "data")
+
+
+def test_every_identity_path_is_proxied_to_the_identity_port(edge_settings: Settings) -> None:
+    routes = _routes(_adapted(edge_settings))
+    proxied = [
+        route
+        for route in routes
+        if any(
+            handler.get("handler") == "reverse_proxy"
+            for sub in route["handle"][0].get("routes", [])
+            for handler in sub["handle"]
+        )
+        and "path" in route.get("match", [{}])[0]
+    ]
+    assert len(proxied) == 1
+    assert proxied[0]["match"][0]["path"] == list(SERVICE_SPECS["identity"].edge_paths)
+    body = json.dumps(proxied[0])
+    assert '"dial": "127.0.0.1:41101"' in body
+    for required in ("/v1/auth/*", "/v1/signup", "/v1/me", "/v1/users/*", "/v1/tenants", "/.well-known/*"):
+        assert required in SERVICE_SPECS["identity"].edge_paths
+
+
+def test_docs_are_rewritten_to_the_service_schema(edge_settings: Settings) -> None:
+    routes = _routes(_adapted(edge_settings))
+    docs = [r for r in routes if "path_regexp" in r.get("match", [{}])[0]]
+    assert [r["match"][0]["path_regexp"]["pattern"] for r in docs] == ["^/docs/identity(/.*)?$"]
+    body = json.dumps(docs[0])
+    assert "/schema{http.regexp.docs_identity.1}" in body
+    assert "127.0.0.1:41101" in body
+
+
+def test_unknown_paths_get_a_problem_json_404(edge_settings: Settings) -> None:
+    routes = _routes(_adapted(edge_settings))
+    fallback = routes[-1]
+    assert "match" not in fallback
+    response = fallback["handle"][0]["routes"][0]["handle"]
+    assert response[0]["response"]["set"]["Content-Type"] == ["application/problem+json"]
+    assert response[1]["status_code"] == 404
+    assert json.loads(response[1]["body"])["status"] == 404
+
+
+def test_health_answers_on_the_edge_itself(edge_settings: Settings) -> None:
+    routes = _routes(_adapted(edge_settings))
+    health = [r for r in routes if r.get("match") == [{"path": ["/health"]}]]
+    assert len(health) == 1
+    static = health[0]["handle"][0]["routes"][0]["handle"][1]
+    assert static["status_code"] == 200
+    assert json.loads(static["body"])["status"] == "ok"
+
+
+def test_moving_a_port_changes_only_that_upstream(tmp_path: Path) -> None:
+    first = render_caddyfile(Settings(var_dir=tmp_path, service_ports={"identity": 41101}))
+    second = render_caddyfile(Settings(var_dir=tmp_path, service_ports={"identity": 41199}))
+    changed = [(a, b) for a, b in zip(first.splitlines(), second.splitlines(), strict=True) if a != b]
+    assert changed
+    assert all("41101" in a and "41199" in b and "reverse_proxy" in a for a, b in changed)

@@ -1,0 +1,98 @@
+"""The Procfile honcho runs: one line per process, each one a command a shell can run."""
+
+from __future__ import annotations
+
+import shlex
+import socket
+from pathlib import Path
+
+import pytest
+from honcho.environ import parse_procfile
+
+from api.common.settings import Settings
+from infra.dev import PortClaim, check_ports_free, port_claims
+from infra.procfile import dev_lines, infra_lines, render_procfile, write_procfile
+from infra.services import SERVICE_SPECS, active_services, task_queues
+from infra.stack import StackError
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(var_dir=tmp_path / "var", edge_port=41000)
+
+
+def test_procfile_lists_the_stack_the_edge_each_service_and_a_worker_per_queue(settings: Settings) -> None:
+    procfile = parse_procfile(render_procfile(dev_lines(settings)))
+    assert list(procfile.processes) == [
+        "postgres",
+        "valkey",
+        "temporal",
+        "edge",
+        "identity",
+        "worker-identity",
+    ]
+
+
+def test_each_line_execs_the_right_command(settings: Settings) -> None:
+    processes = parse_procfile(render_procfile(dev_lines(settings))).processes
+    argv = {name: shlex.split(command) for name, command in processes.items()}
+    for component in ("postgres", "valkey", "temporal"):
+        assert argv[component][0] == "exec"
+        assert argv[component][-3:] == ["stack", "run", component]
+    assert argv["identity"][-3:] == ["serve", "identity", "--wait"]
+    assert argv["worker-identity"][-3:] == ["worker", "identity", "--wait"]
+    edge = argv["edge"]
+    caddy_at = edge.index("exec") + 1
+    assert Path(edge[caddy_at]).name == "caddy"
+    assert edge[caddy_at + 1 :] == [
+        "run",
+        "--config",
+        str(settings.var_dir.resolve() / "caddy" / "Caddyfile"),
+        "--adapter",
+        "caddyfile",
+    ]
+    assert any(part.startswith("XDG_DATA_HOME=") for part in edge[:caddy_at])
+
+
+def test_paths_with_spaces_survive_the_shell(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path / "my var")
+    edge = parse_procfile(render_procfile(dev_lines(settings))).processes["edge"]
+    assert str(settings.var_dir.resolve() / "caddy" / "Caddyfile") in shlex.split(edge)
+
+
+def test_stack_only_procfile_has_just_the_data_stores() -> None:
+    assert [line.name for line in infra_lines()] == ["postgres", "valkey", "temporal"]
+
+
+def test_procfile_is_written_under_var(settings: Settings) -> None:
+    path = write_procfile(settings, dev_lines(settings))
+    assert path == settings.var_dir.resolve() / "Procfile"
+    assert "identity: " in path.read_text()
+
+
+def test_only_existing_services_are_started() -> None:
+    assert [spec.name for spec in active_services(("identity", "not-a-service"))] == ["identity"]
+    assert task_queues(("identity",)) == list(SERVICE_SPECS["identity"].task_queues)
+
+
+def test_every_port_comes_from_settings(settings: Settings) -> None:
+    claims = {claim.owner: claim.port for claim in port_claims(settings)}
+    assert claims == {
+        "postgres": settings.pg_port,
+        "valkey": int(settings.valkey_url.rsplit(":", 1)[1].split("/")[0]),
+        "temporal": int(settings.temporal_address.rsplit(":", 1)[1]),
+        "temporal web UI": settings.temporal_ui_port,
+        "edge": 41000,
+        "identity": settings.service_ports["identity"],
+    }
+
+
+def test_a_busy_port_is_refused_with_the_setting_that_moves_it() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        with pytest.raises(StackError, match=f"edge needs port {port} \\(set MRBILL_EDGE_PORT"):
+            check_ports_free([PortClaim("edge", port, "MRBILL_EDGE_PORT")])
