@@ -1,0 +1,130 @@
+"""The catalog's side of indexing: read a POC as a search document, list every POC's version.
+
+The engine connects as the catalog's application role, so these reads obey row-level
+security like the API: a POC is loaded inside its own tenant's transaction, and only the
+reconciliation's listing runs in an explicit platform scope, across tenants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any, Self
+from uuid import UUID
+
+from piccolo.engine.postgres import PostgresEngine
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from api.catalog import repository
+from api.catalog.piccolo_conf import build_engine
+from api.catalog.repository import PocRecord
+from api.common.settings import Settings
+from api.common.tenancy import platform_transaction, tenant_transaction
+from workflows.poc_indexing_types import (
+    CATALOG_VERSIONS_PAGE_ACTIVITY,
+    LOAD_POC_DOCUMENT_ACTIVITY,
+    PocDocument,
+    PocIndexRequest,
+    PocVersion,
+    VersionsPage,
+    VersionsPageRequest,
+)
+
+MAX_VERSIONS_PAGE = 5000
+
+
+def poc_document(poc: PocRecord) -> PocDocument:
+    """The read model's view of a POC: tags and frameworks as their authors spelled them."""
+    return PocDocument(
+        poc_id=str(poc.poc_id),
+        tenant_id=str(poc.tenant_id),
+        user_id=str(poc.user_id),
+        name=poc.name,
+        description=poc.description,
+        repository_url=poc.repository_url,
+        language=poc.language,
+        is_public=poc.is_public,
+        created_at=poc.created_at.isoformat(),
+        updated_at=poc.updated_at.isoformat(),
+        version=poc.version,
+        deleted=poc.is_deleted,
+        tags=[label.display for label in poc.tags],
+        frameworks=[label.display for label in poc.frameworks],
+        thumbnail_key=poc.thumbnail_key,
+    )
+
+
+def _uuid(value: str, field: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError as exc:
+        raise ApplicationError(
+            f"{field} is not a UUID: {value!r}", type="InvalidInput", non_retryable=True
+        ) from exc
+
+
+def _optional_uuid(value: str | None, field: str) -> UUID | None:
+    return None if value is None else _uuid(value, field)
+
+
+class CatalogActivities:
+    """Catalog reads for the indexing task queue, sharing one engine (and pool) per worker."""
+
+    def __init__(self, engine: PostgresEngine, *, pool_min: int = 1, pool_max: int = 5) -> None:
+        self.engine = engine
+        self._pool_size = (pool_min, pool_max)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(build_engine(settings), pool_min=settings.db_pool_min, pool_max=settings.db_pool_max)
+
+    async def __aenter__(self) -> Self:
+        await self.engine.start_connection_pool(min_size=self._pool_size[0], max_size=self._pool_size[1])
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.engine.close_connection_pool()
+
+    def activities(self) -> Sequence[Callable[..., Any]]:
+        return [self.load_poc_document, self.list_poc_versions]
+
+    @activity.defn(name=LOAD_POC_DOCUMENT_ACTIVITY)
+    async def load_poc_document(self, request: PocIndexRequest) -> PocDocument | None:
+        """The POC as it is now (soft-deleted ones flagged ``deleted``); None when it never was,
+        or belongs to another tenant than the request says."""
+        tenant_id = _uuid(request.tenant_id, "tenant_id")
+        poc_id = _uuid(request.poc_id, "poc_id")
+        async with tenant_transaction(self.engine, tenant_id) as transaction:
+            poc = await repository.fetch_poc(transaction.connection, poc_id)
+        return poc_document(poc) if poc is not None else None
+
+    @activity.defn(name=CATALOG_VERSIONS_PAGE_ACTIVITY)
+    async def list_poc_versions(self, request: VersionsPageRequest) -> VersionsPage:
+        """One keyset page of (tenant, POC, version, deleted) over every tenant, for reconciliation."""
+        limit = max(1, min(request.limit, MAX_VERSIONS_PAGE))
+        async with platform_transaction(self.engine) as transaction:
+            rows, has_more = await repository.versions_page(
+                transaction.connection,
+                after_tenant_id=_optional_uuid(request.after_tenant_id, "after_tenant_id"),
+                after_poc_id=_optional_uuid(request.after_poc_id, "after_poc_id"),
+                limit=limit,
+                tenant_ids=[_uuid(tenant_id, "tenant_ids") for tenant_id in request.tenant_ids],
+            )
+        return VersionsPage(
+            items=[
+                PocVersion(
+                    tenant_id=str(row.tenant_id),
+                    poc_id=str(row.poc_id),
+                    version=row.version,
+                    deleted=row.deleted,
+                )
+                for row in rows
+            ],
+            has_more=has_more,
+        )
