@@ -25,6 +25,7 @@ from api.common.auth import (
     AccessDenylist,
     JWTAuthenticationMiddleware,
     KeySetProvider,
+    VerifiedTokenCache,
     build_key_set_provider,
 )
 from api.common.errors import problem_exception_handlers
@@ -93,7 +94,11 @@ def create_service_app(
     if key_set is not None:
         middleware.append(
             DefineMiddleware(
-                JWTAuthenticationMiddleware, key_set=key_set, settings=settings, denylist=denylist
+                JWTAuthenticationMiddleware,
+                key_set=key_set,
+                settings=settings,
+                denylist=denylist,
+                verified_tokens=VerifiedTokenCache(),
             )
         )
     app = Litestar(

@@ -9,15 +9,18 @@ renderer, so a process writes one format only.
 
 from __future__ import annotations
 
+import json
 import logging
+import random
 import re
-import secrets
 import sys
 import time
-import uuid
+from collections.abc import Mapping
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
+import msgspec
 import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,6 +32,7 @@ from api.common.tenancy import current_tenant_id
 current_request_id: ContextVar[str | None] = ContextVar("current_request_id", default=None)
 
 _service_name = "mrbill"
+REQUEST_LOGGER = "mrbill.http"
 _REQUEST_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _TRACEPARENT_PATTERN = re.compile(r"^[0-9a-f]{2}-(?P<trace>[0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 _QUIET_PATH_PREFIXES = ("/health/", "/metrics")
@@ -40,8 +44,41 @@ def _add_service(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     return event_dict
 
 
+def _json_fallback(value: Any) -> Any:
+    """What structlog's own JSON renderer does with objects JSON has no type for."""
+    structlog_repr = getattr(value, "__structlog__", None)
+    return structlog_repr() if callable(structlog_repr) else repr(value)
+
+
+_json_encoder = msgspec.json.Encoder(enc_hook=_json_fallback)
+
+
+def render_json(event_dict: Mapping[Any, Any], **_: Any) -> str:
+    """A `json.dumps` stand-in for structlog's JSONRenderer, several times faster (msgspec)."""
+    try:
+        return _json_encoder.encode(event_dict).decode()
+    except (TypeError, ValueError, msgspec.EncodeError):
+        # Keys that are not strings and other oddities msgspec refuses: the slow way.
+        return json.dumps(event_dict, default=_json_fallback)
+
+
 class _KernelHandler(logging.StreamHandler[TextIO]):
     """The one handler `configure_logging` owns on the root logger."""
+
+    def __init__(self, stream: TextIO, *, json_lines: bool) -> None:
+        super().__init__(stream)
+        self.json_lines = json_lines
+
+    def write_rendered(self, line: str) -> None:
+        """Write a line rendered elsewhere, as `emit` would, without building a LogRecord."""
+        self.acquire()
+        try:
+            self.stream.write(line + self.terminator)
+            self.flush()
+        except Exception:
+            self.handleError(logging.makeLogRecord({"msg": line}))
+        finally:
+            self.release()
 
 
 def configure_logging(settings: Settings, service: str, *, stream: TextIO | None = None) -> None:
@@ -71,11 +108,14 @@ def configure_logging(settings: Settings, service: str, *, stream: TextIO | None
     )
     rendering: list[Processor] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
     if settings.log_json:
-        rendering += [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
+        rendering += [
+            structlog.processors.dict_tracebacks,
+            structlog.processors.JSONRenderer(serializer=render_json),
+        ]
     else:
         rendering.append(structlog.dev.ConsoleRenderer(colors=False))
     formatter = structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=rendering)
-    handler = _KernelHandler(stream or sys.stdout)
+    handler = _KernelHandler(stream or sys.stdout, json_lines=settings.log_json)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     # Replace only our own handler: others (pytest's capture, an operator's) stay attached.
@@ -93,7 +133,7 @@ def configure_logging(settings: Settings, service: str, *, stream: TextIO | None
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
 
-def kernel_log_handler() -> logging.StreamHandler[TextIO] | None:
+def kernel_log_handler() -> _KernelHandler | None:
     """The handler `configure_logging` installed (tests point it at a buffer with ``setStream``)."""
     return next((h for h in logging.getLogger().handlers if isinstance(h, _KernelHandler)), None)
 
@@ -108,8 +148,31 @@ def trace_id_from_traceparent(traceparent: str | None) -> str | None:
     return match["trace"]
 
 
+_timestamp_second: tuple[int, str] = (-1, "")
+
+
+def _utc_timestamp(now: float) -> str:
+    """What structlog's ``TimeStamper(fmt="iso", utc=True)`` writes, formatting each second once."""
+    global _timestamp_second
+    second = int(now)
+    cached_second, prefix = _timestamp_second
+    if second != cached_second:
+        prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _timestamp_second = (second, prefix)
+    return f"{prefix}.{int((now - second) * 1_000_000):06d}Z"
+
+
+def _random_hex_id() -> str:
+    """128 random bits as 32 hex digits, from Python's PRNG as OpenTelemetry does for trace ids.
+
+    These ids only correlate lines; nothing trusts them, so they need no system entropy
+    (two urandom calls per request showed up in profiles).
+    """
+    return f"{random.getrandbits(128):032x}"
+
+
 def new_trace_id() -> str:
-    return secrets.token_hex(16)
+    return _random_hex_id()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -123,7 +186,7 @@ def _request_id(scope: Scope) -> str:
     offered = _header(scope, b"x-request-id")
     if offered and _REQUEST_ID_PATTERN.match(offered):
         return offered
-    return uuid.uuid4().hex
+    return _random_hex_id()
 
 
 class RequestLoggingMiddleware:
@@ -131,11 +194,17 @@ class RequestLoggingMiddleware:
 
     It wraps the whole application (not one route), so unknown paths and failures in other
     middleware are logged too, with the status the client really got.
+
+    In JSON mode the request line skips structlog's processor chain and the LogRecord: it is
+    built here, with the same fields structlog would give it (context, ``service``,
+    ``level``, ``logger``, ``timestamp``), and handed to the kernel handler already rendered.
+    The generic path cost about a tenth of the CPU of a cheap request such as ``GET /v1/me``.
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.logger = structlog.get_logger("mrbill.http")
+        self.logger = structlog.get_logger(REQUEST_LOGGER)
+        self._stdlib_logger = logging.getLogger(REQUEST_LOGGER)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -170,6 +239,14 @@ class RequestLoggingMiddleware:
 
     def _log_request(self, scope: Scope, status: int, elapsed: float) -> None:
         path = scope.get("path", "")
+        if status >= 500:
+            level = logging.WARNING
+        elif path.startswith(_QUIET_PATH_PREFIXES):
+            level = logging.DEBUG
+        else:
+            level = logging.INFO
+        if not self._stdlib_logger.isEnabledFor(level):
+            return
         fields: dict[str, Any] = {
             "method": scope.get("method"),
             "path": path,
@@ -177,9 +254,17 @@ class RequestLoggingMiddleware:
             "status": status,
             "duration_ms": round(elapsed * 1000, 2),
         }
-        if status >= 500:
-            self.logger.warning("request", **fields)
-        elif path.startswith(_QUIET_PATH_PREFIXES):
-            self.logger.debug("request", **fields)
-        else:
-            self.logger.info("request", **fields)
+        handler = kernel_log_handler()
+        if handler is None or not handler.json_lines or level < handler.level:
+            self.logger.log(level, "request", **fields)
+            return
+        line = {
+            **structlog.contextvars.get_contextvars(),
+            "event": "request",
+            **fields,
+            "service": _service_name,
+            "level": logging.getLevelName(level).lower(),
+            "logger": REQUEST_LOGGER,
+            "timestamp": _utc_timestamp(time.time()),
+        }
+        handler.write_rendered(render_json(line))

@@ -59,11 +59,20 @@ class ServiceMetrics:
             ("service",),
             registry=self.registry,
         )
+        self.in_flight_here = self.in_flight.labels(service)
+        # ``labels()`` validates and locks on every call; the children never change, so keep
+        # them. Routes are templates and methods few, so this stays as small as the metrics.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
-        labels = (self.service, method, route, str(status))
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        children = self._children.get((method, route, status))
+        if children is None:
+            labels = (self.service, method, route, str(status))
+            children = (self.requests.labels(*labels), self.latency.labels(*labels))
+            self._children[(method, route, status)] = children
+        requests, latency = children
+        requests.inc()
+        latency.observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -82,7 +91,7 @@ class MetricsMiddleware:
             return
         status = 500
         started = time.perf_counter()
-        in_flight = self.metrics.in_flight.labels(self.metrics.service)
+        in_flight = self.metrics.in_flight_here
         in_flight.inc()
 
         async def send_observing_status(message: Message) -> None:

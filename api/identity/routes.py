@@ -9,13 +9,13 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
-from api.common.auth import TokenClaims
+from api.common.auth import TokenClaims, current_claims
 from api.common.pagination import Page, PageParams
 from api.identity import audit
 from api.identity.deps import IdentityRuntime
@@ -132,10 +132,12 @@ class MeController(Controller):
     tags = ["me"]  # noqa: RUF012
 
     @get("/", operation_id="getMe")
-    async def get_me(self, identity: Identity, actor: CurrentActor) -> UserOut:
-        async with identity.tenant_scope(actor.tenant_id):
-            user = await identity.users.get_user(actor, actor.user_id)
-        return UserOut.from_record(user)
+    async def get_me(self, request: Request[TokenClaims, str, Any], identity: Identity) -> UserOut:
+        """The caller's own profile."""
+        # The hottest route, kept to one dependency (Litestar resolves two or more at the same
+        # level in an anyio task group: a tenth of this route's CPU) and one database round trip.
+        claims = current_claims(request)
+        return UserOut.from_record(await identity.users.get_own_profile(claims.tenant_id, claims.user_id))
 
     @patch("/", operation_id="updateMe")
     async def update_me(

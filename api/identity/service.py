@@ -458,6 +458,17 @@ class UserService:
             raise UserNotFoundError()
         return user
 
+    async def get_own_profile(self, tenant_id: UUID, user_id: UUID) -> UserRecord:
+        """The caller's own record, by the ids of their verified token.
+
+        It reads in a statement of its own (tenant scope included): call it outside any
+        transaction, where `get_user` runs inside one.
+        """
+        user = await repository.read_user_in_tenant(tenant_id, user_id)
+        if user is None:
+            raise UserNotFoundError()
+        return user
+
     async def list_users(
         self,
         actor: Actor,

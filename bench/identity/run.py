@@ -95,27 +95,53 @@ async def seed(settings: Settings) -> tuple[str, str]:
         await admin.close()
 
 
-def serve(target: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            *target,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+def identity_command(port: int) -> list[str]:
+    """Exactly what production runs: `mrbill serve identity` (uvicorn.run with its options)."""
+    return [sys.executable, "-m", "infra.cli", "serve", "identity", "--port", str(port)]
+
+
+def raw_command(port: int, settings: Settings) -> list[str]:
+    """The baseline on the same uvicorn options `mrbill serve` passes (see infra/cli.py).
+
+    Loop and HTTP parser stay on uvicorn's "auto" default for both, which picks uvloop and
+    httptools (`server_runtime` checks it). Only the access log differs on paper: identity
+    turns uvicorn's access logger down to WARNING itself (it writes its own request line),
+    so neither server writes uvicorn access lines.
+    """
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.identity.raw_app:app",
+        "--host",
+        settings.service_host,
+        "--port",
+        str(port),
+        "--log-level",
+        settings.log_level.lower(),
+        "--proxy-headers",
+        "--forwarded-allow-ips",
+        "127.0.0.1",
+        "--no-access-log",
+    ]
+
+
+def serve(command: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as log_file:
+        process = subprocess.Popen(
+            command,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=log_file,
+        )
     wait_for_port(port, 60, process)
     return process
+
+
+def server_runtime(process: subprocess.Popen[bytes]) -> dict[str, bool]:
+    """Which event loop and HTTP parser the server really loaded (Linux: its memory maps)."""
+    maps = Path(f"/proc/{process.pid}/maps").read_text()
+    return {"uvloop": "/uvloop/" in maps, "httptools": "/httptools/" in maps}
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -143,15 +169,14 @@ def main() -> None:
     argon2_cost = measure_argon2(settings)
     identity_port = _free_port()
     raw_port = _free_port()
+    server_log = var_dir / "bench-servers.log"
     runs: dict[str, list[LoadResult]] = {"raw_asyncpg": [], "identity_me": []}
+    runtimes: dict[str, dict[str, bool]] = {}
     with running_stack(settings):
         asyncio.run(migrate(settings, "identity"))
         tenant_id, user_id = asyncio.run(seed(settings))
-        identity = serve(
-            ["--factory", "api.identity.app:create_app"],
-            identity_port,
-            {"MRBILL_SERVICE_PORTS": json.dumps({"identity": identity_port})},
-        )
+        identity_env = {"MRBILL_SERVICE_PORTS": json.dumps({"identity": identity_port})}
+        identity = serve(identity_command(identity_port), identity_port, identity_env, server_log)
         try:
             login = httpx.post(
                 f"http://127.0.0.1:{identity_port}/v1/auth/login",
@@ -168,18 +193,17 @@ def main() -> None:
             "BENCH_USER_ID": user_id,
             "BENCH_POOL_SIZE": str(settings.db_pool_max),
         }
-        for _ in range(ROUNDS):
-            for name, target, port, extra in (
-                ("raw_asyncpg", ["bench.identity.raw_app:app"], raw_port, raw_env),
-                (
-                    "identity_me",
-                    ["--factory", "api.identity.app:create_app"],
-                    identity_port,
-                    {"MRBILL_SERVICE_PORTS": json.dumps({"identity": identity_port})},
-                ),
-            ):
-                server = serve(target, port, extra)
+        servers = [
+            ("raw_asyncpg", raw_command(raw_port, settings), raw_port, raw_env),
+            ("identity_me", identity_command(identity_port), identity_port, identity_env),
+        ]
+        for round_number in range(ROUNDS):
+            # ABBA order: whatever drifts during the run (the freshly started stack settling,
+            # other load on the machine) weighs on both servers alike.
+            for name, command, port, extra in servers if round_number % 2 == 0 else servers[::-1]:
+                server = serve(command, port, extra, server_log)
                 try:
+                    runtimes[name] = server_runtime(server)
                     headers = {"Authorization": f"Bearer {token}"} if name == "identity_me" else {}
                     result = asyncio.run(
                         run_load(
@@ -191,6 +215,8 @@ def main() -> None:
                     runs[name].append(result)
                 finally:
                     stop(server)
+    if runtimes["raw_asyncpg"] != runtimes["identity_me"]:
+        raise RuntimeError(f"the servers ran on different uvicorn runtimes: {runtimes}")
 
     def merged(results: list[LoadResult]) -> LoadResult:
         return LoadResult(
@@ -207,8 +233,17 @@ def main() -> None:
         "concurrency": CONCURRENCY,
         "seconds_per_round": DURATION,
         "rounds": ROUNDS,
-        "raw_asyncpg": raw.summary(),
-        "identity_me": ours.summary(),
+        "raw_asyncpg": {
+            **raw.summary(),
+            "rps_by_round": [round(r.rps, 1) for r in runs["raw_asyncpg"]],
+            "command": _shown(raw_command(0, settings)),
+        },
+        "identity_me": {
+            **ours.summary(),
+            "rps_by_round": [round(r.rps, 1) for r in runs["identity_me"]],
+            "command": _shown(identity_command(0)),
+        },
+        "uvicorn_runtime": runtimes["identity_me"],
         "cost_ratio_by_throughput": round(raw.rps / ours.rps, 2),
         "cost_ratio_by_p50": round(ours.percentile(50) / raw.percentile(50), 2),
         "goal_cost_ratio_at_most": 1.5,
@@ -219,6 +254,16 @@ def main() -> None:
     print(json.dumps(report, indent=2))
 
 
+def _shown(command: list[str]) -> str:
+    """The command line without the interpreter's path and with the port left open."""
+    return " ".join(["python", *command[1:]]).replace("--port 0", "--port <free>")
+
+
+def _row(server: str, summary: dict[str, Any]) -> str:
+    by_round = ", ".join(str(rps) for rps in summary["rps_by_round"])
+    return f"| {server} | {summary['rps']} | {by_round} | {summary['p50_ms']} | {summary['p99_ms']} |"
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     raw, ours, a2 = report["raw_asyncpg"], report["identity_me"], report["argon2"]
     machine = report["machine"]
@@ -227,13 +272,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"Run {machine['date']} on {machine['cpu']} ({machine['cores']} cores, {machine['memory_gib']} GiB),"
         f" Python {machine['python']}, commit {machine['git_commit']}.",
-        f"{report['concurrency']} concurrent keep-alive clients, {report['rounds']} alternating rounds of"
-        f" {report['seconds_per_round']} s per server, one uvicorn process each.",
+        f"{report['concurrency']} concurrent keep-alive clients, {report['rounds']} rounds (ABBA order) of"
+        f" {report['seconds_per_round']} s per server, one uvicorn process each"
+        f" ({', '.join(name for name, used in report['uvicorn_runtime'].items() if used)} for both):"
+        f" identity as `{ours['command']}`, the baseline as `{raw['command']}`.",
         "",
-        "| server | req/s | p50 ms | p99 ms |",
-        "|---|---|---|---|",
-        f"| raw asyncpg handler (baseline) | {raw['rps']} | {raw['p50_ms']} | {raw['p99_ms']} |",
-        f"| identity `GET /v1/me` | {ours['rps']} | {ours['p50_ms']} | {ours['p99_ms']} |",
+        "| server | req/s | req/s by round | p50 ms | p99 ms |",
+        "|---|---|---|---|---|",
+        _row("raw asyncpg handler (baseline)", raw),
+        _row("identity `GET /v1/me`", ours),
         "",
         f"Cost ratio (baseline req/s / ours): **{report['cost_ratio_by_throughput']}x**"
         f" (p50 ratio {report['cost_ratio_by_p50']}x); goal at most {report['goal_cost_ratio_at_most']}x.",
