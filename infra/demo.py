@@ -4,17 +4,27 @@ The demo tenant is created through the public API on the edge, exactly as a cust
 sign up, so a fresh `make dev` exercises sign-up, the onboarding saga and login end to end.
 The credentials are fixed and documented (README): they only ever exist on a developer's
 machine.
+
+An empty demo tenant then gets realistic POCs (`infra.seed_pocs`, written as the catalog's
+application role, each one's indexing started the way the catalog starts it), so search,
+facets and suggestions have something to show on a fresh start. A tenant that has POCs
+already is left alone: a restart never adds a second batch.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
+
+from api.common.settings import Settings
+from infra.seed_pocs import seed_pocs_with_settings
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,10 @@ class Superadmin:
 
 DEMO_TENANT = DemoTenant()
 DEMO_SUPERADMIN = Superadmin()
+
+DEMO_POC_COUNT = 60
+"""Enough for every facet and a second page of results, few enough to index in seconds."""
+DEMO_INDEXING_WAIT_SECONDS = 120.0
 
 TERMINAL_FAILURES: frozenset[str] = frozenset({"FAILED", "COMPENSATED", "TERMINATED", "CANCELED"})
 
@@ -167,3 +181,72 @@ def _seed(edge_url: str, on_progress: ProgressCallback, tenant: DemoTenant, time
             hint = " (the slug is taken: was the demo password changed?)" if signup.status_code == 409 else ""
             raise SeedError(f"the demo owner cannot log in{hint}: {_problem(proof)}")
         return SeedResult(created=signup.status_code != 409, access_token=_access_token(proof))
+
+
+@dataclass(frozen=True)
+class DemoPocs:
+    seeded: int
+    """POCs written now; 0 when the tenant had some already."""
+    searchable: int
+    """The owner's POCs search finds once indexing caught up (or when the wait ended)."""
+    indexed: bool
+    """False when the wait ended first: indexing goes on in the background."""
+
+
+def _bearer(access_token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {access_token}"}
+
+
+def _total(client: httpx.Client, path: str, access_token: str) -> int:
+    response = client.get(path, params={"owner": "me", "pageSize": 1}, headers=_bearer(access_token))
+    if response.status_code != 200:
+        raise SeedError(f"GET {path} failed: {_problem(response)}")
+    total = response.json().get("totalItems")
+    if not isinstance(total, int):
+        raise SeedError(f"GET {path} answered without totalItems: {response.text[:300]}")
+    return total
+
+
+def seed_demo_pocs(
+    settings: Settings,
+    edge_url: str,
+    access_token: str,
+    count: int = DEMO_POC_COUNT,
+    wait_seconds: float = DEMO_INDEXING_WAIT_SECONDS,
+) -> DemoPocs:
+    """Give the demo owner `count` POCs unless the tenant has some, and wait until search has them.
+
+    Who the owner is and what exists is asked through the edge with the owner's token; the rows
+    are written by `infra.seed_pocs`, which also starts each POC's indexing.
+    """
+    try:
+        with httpx.Client(base_url=edge_url, timeout=30.0) as client:
+            me = client.get("/v1/me", headers=_bearer(access_token))
+            if me.status_code != 200:
+                raise SeedError(f"the demo owner's profile could not be read: {_problem(me)}")
+            profile: dict[str, Any] = me.json()
+            seeded = 0
+            if _total(client, "/v1/pocs", access_token) == 0:
+                report = asyncio.run(
+                    seed_pocs_with_settings(
+                        settings,
+                        uuid.UUID(profile["tenantId"]),
+                        [uuid.UUID(profile["userId"])],
+                        count,
+                        index=True,
+                    )
+                )
+                seeded = report.inserted
+            expected = _total(client, "/v1/pocs", access_token)
+            deadline = time.monotonic() + wait_seconds
+            while True:
+                searchable = _total(client, "/v1/search/pocs", access_token)
+                if searchable >= expected:
+                    return DemoPocs(seeded=seeded, searchable=searchable, indexed=True)
+                if time.monotonic() > deadline:
+                    return DemoPocs(seeded=seeded, searchable=searchable, indexed=False)
+                time.sleep(0.5)
+    except httpx.HTTPError as exc:
+        raise SeedError(f"the edge at {edge_url} did not answer ({exc!s})") from exc
+    except OSError as exc:
+        raise SeedError(f"the demo POCs could not be written ({exc!s})") from exc

@@ -31,7 +31,14 @@ from rich.console import Console
 from rich.table import Table
 
 from api.common.settings import SERVICES, Settings
-from infra.demo import DEMO_SUPERADMIN, DEMO_TENANT, OnboardingStatus, SeedError, seed_demo
+from infra.demo import (
+    DEMO_SUPERADMIN,
+    DEMO_TENANT,
+    OnboardingStatus,
+    SeedError,
+    seed_demo,
+    seed_demo_pocs,
+)
 from infra.edge import caddy_binary, write_caddyfile
 from infra.procfile import ProcessLine, dev_lines, infra_lines, mrbill_command, write_procfile
 from infra.readiness import (
@@ -341,6 +348,13 @@ def seed_demo_tenant(settings: Settings, say: Callable[[str], None]) -> None:
         say(f"demo tenant {DEMO_TENANT.slug!r} created and its owner logged in")
     else:
         say(f"demo tenant {DEMO_TENANT.slug!r} already exists; its owner logged in")
+    pocs = seed_demo_pocs(settings, edge_url(settings), result.access_token)
+    if pocs.seeded:
+        say(f"demo tenant {DEMO_TENANT.slug!r} seeded with {pocs.seeded} POCs")
+    if pocs.indexed:
+        say(f"{pocs.searchable} demo POCs are searchable")
+    else:
+        say(f"{pocs.searchable} demo POCs searchable so far; indexing goes on in the background")
 
 
 def render_banner(settings: Settings, *, color: bool) -> str:

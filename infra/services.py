@@ -48,6 +48,29 @@ SERVICE_SPECS: dict[str, ServiceSpec] = {
             ),
             task_queues=("identity",),
         ),
+        ServiceSpec(
+            name="catalog",
+            app_factory="api.catalog.app:create_app",
+            edge_paths=(
+                "/v1/pocs",
+                "/v1/pocs/*",
+                "/v1/tags",
+                "/v1/tags/*",
+                "/v1/frameworks",
+                "/v1/frameworks/*",
+                "/v1/languages",
+                "/v1/languages/*",
+                "/v1/files/*",
+            ),
+        ),
+        ServiceSpec(
+            name="search",
+            app_factory="api.search.app:create_app",
+            edge_paths=("/v1/search", "/v1/search/*"),
+            task_queues=("indexing",),
+            # PocIndexing, reconciliation and reindex run here; the queue's activities also read
+            # the catalog (as the catalog's application role), so its worker migrates both.
+        ),
     )
 }
 

@@ -5,6 +5,7 @@ mailer): built once per process from settings, opened before the worker polls an
 after it has drained. Tests pass their own provider to inject failures into the real code.
 
     python -m temporal.worker identity      (``mrbill worker identity`` calls `run_worker` too)
+    python -m temporal.worker indexing      (search's read model; also reads the catalog)
 """
 
 from __future__ import annotations
@@ -13,21 +14,29 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.catalog import CatalogActivities
 from activities.identity import IdentityActivities
+from activities.search import SearchActivities, ensure_reconciliation_schedule
 from api.common.settings import Settings
 from temporal.client import connect_client
 from temporal.interceptors import TenantContextInterceptor
 from temporal.search_attributes import ensure_search_attributes
+from workflows.poc_indexing import PocIndexing, PocIndexReconciliation
+from workflows.poc_indexing_types import TASK_QUEUE as INDEXING_QUEUE
+from workflows.search_reindex import SearchReindex
 from workflows.tenant_onboarding import TenantOnboarding
 from workflows.tenant_onboarding_types import TASK_QUEUE as IDENTITY_QUEUE
 
@@ -40,6 +49,9 @@ WORKFLOW_SANDBOX = SandboxedWorkflowRunner(
     restrictions=SandboxRestrictions.default.with_passthrough_modules("msgspec")
 )
 """msgspec (the converter's, a C extension) is imported once for the process, not per workflow run."""
+
+DATABASE_WAIT_SECONDS = 300.0
+"""How long a worker waits for the databases its activities read (another process migrates them)."""
 
 
 class ActivityProvider(Protocol):
@@ -55,15 +67,78 @@ class ActivityProvider(Protocol):
     ) -> None: ...
 
 
+class CompositeActivities:
+    """Several providers served by one worker: opened in order, closed in reverse.
+
+    The indexing queue runs search's activities and the catalog's reads side by side, each
+    provider keeping its own clients (the search engine, the catalog's application role).
+    """
+
+    def __init__(self, *providers: ActivityProvider) -> None:
+        self.providers = providers
+        self._stack: AsyncExitStack | None = None
+
+    def activities(self) -> Sequence[Callable[..., Any]]:
+        return [activity for provider in self.providers for activity in provider.activities()]
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            for provider in self.providers:
+                await stack.enter_async_context(provider)
+            self._stack = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        stack, self._stack = self._stack, None
+        if stack is not None:
+            await stack.__aexit__(exc_type, exc, traceback)
+
+
+def indexing_activities(settings: Settings) -> CompositeActivities:
+    return CompositeActivities(
+        SearchActivities.from_settings(settings), CatalogActivities.from_settings(settings)
+    )
+
+
+async def _schedule_reconciliation(client: Client, task_queue: str) -> None:
+    """The periodic catch-up of the read model, created once and kept up to date on every start.
+
+    A worker polling another queue name (tests, blue/green) gets a schedule of its own, so it
+    never redirects the production schedule to its queue.
+    """
+    if task_queue == INDEXING_QUEUE:
+        created = await ensure_reconciliation_schedule(client)
+    else:
+        created = await ensure_reconciliation_schedule(
+            client, task_queue=task_queue, schedule_id=f"poc-index-reconciliation/{task_queue}"
+        )
+    logger.info("reconciliation schedule %s", "created" if created else "up to date")
+
+
 @dataclass(frozen=True)
 class QueueRegistration:
     workflows: tuple[type, ...]
     activities: Callable[[Settings], ActivityProvider]
+    databases: tuple[str, ...] = ()
+    """Services whose databases the activities open at start; the worker waits for them."""
+    on_start: Callable[[Client, str], Awaitable[None]] | None = None
+    """Run once the client is connected, before polling, with the task queue polled."""
 
 
 QUEUES: dict[str, QueueRegistration] = {
     IDENTITY_QUEUE: QueueRegistration(
-        workflows=(TenantOnboarding,), activities=IdentityActivities.from_settings
+        workflows=(TenantOnboarding,), activities=IdentityActivities.from_settings, databases=("identity",)
+    ),
+    INDEXING_QUEUE: QueueRegistration(
+        workflows=(PocIndexing, PocIndexReconciliation, SearchReindex),
+        activities=indexing_activities,
+        databases=("search", "catalog"),
+        on_start=_schedule_reconciliation,
     ),
 }
 """Every task queue, its workflows and its activities; a worker process serves exactly one."""
@@ -102,6 +177,26 @@ def build_worker(
     )
 
 
+async def wait_for_databases(
+    settings: Settings, services: Sequence[str], wait_seconds: float = DATABASE_WAIT_SECONDS
+) -> None:
+    """Until each service's application role can connect: its database may still be migrating
+    in the service's own process (``mrbill serve --wait``) when this worker starts."""
+    deadline = time.monotonic() + wait_seconds
+    for service in services:
+        while True:
+            try:
+                connection = await asyncpg.connect(settings.database_url(service), timeout=5)
+            except (OSError, asyncpg.PostgresError) as exc:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {service} database is not reachable: {exc}") from exc
+                logger.info("waiting for the %s database (%s)", service, exc)
+                await asyncio.sleep(1.0)
+                continue
+            await connection.close()
+            break
+
+
 async def run_worker(queue: str, settings: Settings, *, task_queue: str | None = None) -> None:
     """Serve `queue` until SIGINT or SIGTERM, then let running activities finish and exit.
 
@@ -112,6 +207,9 @@ async def run_worker(queue: str, settings: Settings, *, task_queue: str | None =
     added = await ensure_search_attributes(client, settings.temporal_namespace)
     if added:
         logger.info("registered search attributes %s", ", ".join(added))
+    await wait_for_databases(settings, queue_registration.databases)
+    if queue_registration.on_start is not None:
+        await queue_registration.on_start(client, task_queue or queue)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -10,6 +10,10 @@ non-retryable error that says nothing was written (a taken slug) drops the step'
 The ids of the tenant and the owner are drawn here, deterministically, so that a retried
 create and its compensation always name the same rows.
 
+The tenant's search index is created by search's worker, on its own task queue, after the
+storage prefix. That step came later than the others: it is guarded by `workflow.patched`, so
+an onboarding recorded without it still replays (and finishes without it).
+
 Progress (the "progress" query): RUNNING while steps run; FAILED from the failure on, until
 every compensation has run; COMPENSATED when all of them succeeded (nothing is left behind);
 COMPLETED on success.
@@ -33,9 +37,13 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
+    from workflows.search_index_types import DROP_TENANT_INDEX_ACTIVITY, TenantIndexRequest
     from workflows.tenant_onboarding_types import (
         NOTHING_DONE_ERROR_TYPES,
+        SEARCH_INDEX_PATCH,
+        SEARCH_INDEX_STEP,
         STEPS,
+        STEPS_BEFORE_SEARCH_INDEX,
         WORKFLOW_NAME,
         NewOwner,
         NewTenant,
@@ -71,6 +79,7 @@ class _Compensation:
     step: str
     activity: str
     argument: Any
+    task_queue: str | None = None
 
 
 def describe_failure(error: BaseException) -> str:
@@ -95,6 +104,7 @@ class TenantOnboarding:
     def __init__(self) -> None:
         self._progress = OnboardingProgress()
         self._compensations: list[_Compensation] = []
+        self._steps: tuple[str, ...] = STEPS
 
     @workflow.query(name="progress")
     def progress(self) -> OnboardingProgress:
@@ -103,6 +113,8 @@ class TenantOnboarding:
     @workflow.run
     async def run(self, request: OnboardingInput) -> OnboardingProgress:
         workflow.upsert_search_attributes([REQUEST_TYPE.value_set(ONBOARDING_REQUEST_TYPE)])
+        with_search_index = workflow.patched(SEARCH_INDEX_PATCH)
+        self._steps = STEPS if with_search_index else STEPS_BEFORE_SEARCH_INDEX
         tenant_id = str(workflow.uuid4())
         user_id = str(workflow.uuid4())
         try:
@@ -143,6 +155,13 @@ class TenantOnboarding:
                 ),
                 undo=("delete_storage_prefix", TenantStoragePrefix(tenant_id=tenant_id)),
             )
+            if with_search_index:
+                await self._step(
+                    SEARCH_INDEX_STEP,
+                    TenantIndexRequest(tenant_id=tenant_id),
+                    undo=(DROP_TENANT_INDEX_ACTIVITY, TenantIndexRequest(tenant_id=tenant_id)),
+                    task_queue=request.search_task_queue,
+                )
             # No undo: a sent email cannot be recalled. The mailer's idempotency key keeps a
             # retried send from delivering it twice.
             await self._step(
@@ -191,10 +210,14 @@ class TenantOnboarding:
         *,
         undo: tuple[str, Any] | None = None,
         result_type: type | None = None,
+        task_queue: str | None = None,
     ) -> Any:
+        """`task_queue`: another service's worker performs this step (and its undo)."""
         self._progress.current_step = name
         if undo is not None:
-            self._compensations.append(_Compensation(step=name, activity=undo[0], argument=undo[1]))
+            self._compensations.append(
+                _Compensation(step=name, activity=undo[0], argument=undo[1], task_queue=task_queue)
+            )
         try:
             result = await workflow.execute_activity(
                 name,
@@ -202,13 +225,14 @@ class TenantOnboarding:
                 start_to_close_timeout=STEP_TIMEOUT,
                 retry_policy=STEP_RETRY,
                 result_type=result_type,
+                task_queue=task_queue,
             )
         except ActivityError as error:
             if undo is not None and _nothing_was_done(error):
                 self._compensations.pop()
             raise
         self._progress.completed_steps.append(name)
-        self._progress.percent = round(100 * len(self._progress.completed_steps) / len(STEPS))
+        self._progress.percent = round(100 * len(self._progress.completed_steps) / len(self._steps))
         return result
 
     async def _undo_shielded(self) -> None:
@@ -233,6 +257,7 @@ class TenantOnboarding:
                     compensation.argument,
                     start_to_close_timeout=STEP_TIMEOUT,
                     retry_policy=UNDO_RETRY,
+                    task_queue=compensation.task_queue,
                 )
             except ActivityError as error:
                 failures.append(f"{compensation.activity} failed: {describe_failure(error)}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workflows.search_index_types import CREATE_TENANT_INDEX_ACTIVITY
+from workflows.search_index_types import TASK_QUEUE as SEARCH_TASK_QUEUE
+
 TASK_QUEUE = "identity"
 WORKFLOW_NAME = "TenantOnboarding"
 
@@ -25,6 +28,8 @@ class OnboardingInput:
     plan: str = "FREE"
     domain: str | None = None
     """Defaults to ``{slug}.mrbill.local``."""
+    search_task_queue: str = SEARCH_TASK_QUEUE
+    """Where search's worker creates the tenant's index; tests point it at a queue of their own."""
 
 
 @dataclass
@@ -42,14 +47,23 @@ class OnboardingProgress:
 
 # -- the saga's steps and the one-dataclass arguments of its activities -------------------
 
+SEARCH_INDEX_STEP = CREATE_TENANT_INDEX_ACTIVITY
+"""Runs on search's task queue (``indexing``), not identity's, with its own compensation."""
+SEARCH_INDEX_PATCH = "create-tenant-search-index"
+"""`workflow.patched` id of the search index step: onboardings started before it skip it."""
+
 STEPS: tuple[str, ...] = (
     "create_tenant",
     "create_owner_user",
     "create_storage_prefix",
+    SEARCH_INDEX_STEP,
     "send_welcome_email",
     "activate_tenant",
 )
 """In order; each is also the name of the activity that performs it."""
+
+STEPS_BEFORE_SEARCH_INDEX: tuple[str, ...] = tuple(step for step in STEPS if step != SEARCH_INDEX_STEP)
+"""The steps of an onboarding started by a worker that did not have the search index step yet."""
 
 REQUEST_TYPE = "TENANT_ONBOARDING"
 """Value of the RequestType search attribute on every onboarding workflow."""

@@ -7,13 +7,21 @@ platform can run beside a developer's own PostgreSQL, Redis or Temporal.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES: tuple[str, ...] = ("identity",)
+SERVICES: tuple[str, ...] = ("identity", "catalog", "search")
 """Services that exist today, each with its own database, port and process."""
+
+DEFAULT_SERVICE_PORTS: dict[str, int] = {
+    "identity": 58101,
+    "catalog": 58102,
+    "search": 58103,
+    "content": 58104,
+    "realtime": 58105,
+}
 
 Plan = Literal["FREE", "PRO"]
 
@@ -54,15 +62,8 @@ class Settings(BaseSettings):
     edge_host: str = "127.0.0.1"
     edge_port: int = 58000
     service_host: str = "127.0.0.1"
-    service_ports: dict[str, int] = Field(
-        default_factory=lambda: {
-            "identity": 58101,
-            "catalog": 58102,
-            "search": 58103,
-            "content": 58104,
-            "realtime": 58105,
-        }
-    )
+    service_ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SERVICE_PORTS))
+    """Merged over the defaults: ``MRBILL_SERVICE_PORTS='{"identity": 41101}'`` moves one port only."""
 
     jwt_issuer: str = "mrbill-identity"
     jwt_audience: str = "mrbill"
@@ -94,6 +95,13 @@ class Settings(BaseSettings):
     )
 
     mail_from: str = "Mr Bill <no-reply@mrbill.local>"
+
+    @field_validator("service_ports", mode="before")
+    @classmethod
+    def _over_default_ports(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {**DEFAULT_SERVICE_PORTS, **value}
+        return value
 
     # -- derived locations ---------------------------------------------------------------
     @property

@@ -1,5 +1,6 @@
 """`mrbill dev` for real: the whole platform starts, answers through the edge, stops cleanly,
-and keeps its state for the next start.
+and keeps its state for the next start. Through the edge, the demo owner finds the seeded POCs,
+registers one more, and search finds it by a misspelt name and by tag, with facet counts.
 
 Every port is moved to a free one and var/ to a temporary folder, so this runs beside a
 developer's own `make dev` and beside the rest of the test session.
@@ -25,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from infra.demo import DEMO_SUPERADMIN, DEMO_TENANT
+from infra.demo import DEMO_POC_COUNT, DEMO_SUPERADMIN, DEMO_TENANT
 from infra.dev import BANNER_TITLE
 from infra.stack import port_open
 
@@ -34,6 +35,10 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 420.0
 STOP_TIMEOUT_SECONDS = 90.0
+INDEXING_TIMEOUT_SECONDS = 60.0
+PROCESSES = 9
+"""postgres, valkey, temporal, edge, identity, worker-identity, catalog, search, worker-indexing."""
+E2E_TAG = "e2e-dirigivel"
 
 
 def _free_port() -> int:
@@ -50,9 +55,20 @@ class DevPorts:
     temporal_ui: int = field(default_factory=_free_port)
     edge: int = field(default_factory=_free_port)
     identity: int = field(default_factory=_free_port)
+    catalog: int = field(default_factory=_free_port)
+    search: int = field(default_factory=_free_port)
 
     def all(self) -> list[int]:
-        return [self.pg, self.valkey, self.temporal, self.temporal_ui, self.edge, self.identity]
+        return [
+            self.pg,
+            self.valkey,
+            self.temporal,
+            self.temporal_ui,
+            self.edge,
+            self.identity,
+            self.catalog,
+            self.search,
+        ]
 
 
 class DevRun:
@@ -143,7 +159,9 @@ def dev_environment() -> Iterator[tuple[dict[str, str], DevPorts]]:
         "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
         "MRBILL_TEMPORAL_UI_PORT": str(ports.temporal_ui),
         "MRBILL_EDGE_PORT": str(ports.edge),
-        "MRBILL_SERVICE_PORTS": json.dumps({"identity": ports.identity}),
+        "MRBILL_SERVICE_PORTS": json.dumps(
+            {"identity": ports.identity, "catalog": ports.catalog, "search": ports.search}
+        ),
         "MRBILL_LOG_JSON": "false",
         # Cheap hashes keep the run short; the production cost is measured in bench/.
         "MRBILL_ARGON2_TIME_COST": "1",
@@ -166,6 +184,82 @@ def _login(edge: str) -> httpx.Response:
         },
         timeout=30,
     )
+
+
+def _owner_token(edge: str) -> dict[str, str]:
+    login = _login(edge)
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['accessToken']}"}
+
+
+def _total(edge: str, path: str, headers: dict[str, str], **params: str | list[str]) -> int:
+    response = httpx.get(f"{edge}{path}", params={"owner": "me", **params}, headers=headers, timeout=30)
+    assert response.status_code == 200, response.text
+    total = response.json()["totalItems"]
+    assert isinstance(total, int)
+    return total
+
+
+def _search_until(
+    edge: str, headers: dict[str, str], params: dict[str, str | list[str]], poc_id: str
+) -> dict[str, object]:
+    """Search is eventually consistent: the POC appears once its indexing workflow ran."""
+    deadline = time.monotonic() + INDEXING_TIMEOUT_SECONDS
+    while True:
+        response = httpx.get(f"{edge}/v1/search/pocs", params=params, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        body: dict[str, object] = response.json()
+        items = body["items"]
+        assert isinstance(items, list)
+        if any(item["pocId"] == poc_id for item in items):
+            return body
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"search {params} did not find {poc_id} within {INDEXING_TIMEOUT_SECONDS:.0f}s: {body}"
+            )
+        time.sleep(0.5)
+
+
+def _check_catalog_and_search_through_the_edge(edge: str) -> str:
+    """The seeded POCs are all searchable; a new one is found by a misspelt name and by tag."""
+    headers = _owner_token(edge)
+    owned = _total(edge, "/v1/pocs", headers)
+    assert owned >= DEMO_POC_COUNT * 0.9  # the seed soft-deletes a few, as real users do
+    assert _total(edge, "/v1/search/pocs", headers) == owned
+
+    created = httpx.post(
+        f"{edge}/v1/pocs",
+        json={
+            "name": "Zeppelin flight logbook",
+            "repositoryUrl": "https://github.com/demo-owner/zeppelin-logbook",
+            "description": "Registra voos de dirigíveis e mostra as rotas num mapa.",
+            "language": "Python",
+            "tags": [E2E_TAG, "api"],
+            "frameworks": ["FastAPI"],
+        },
+        headers=headers,
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    poc_id = created.json()["pocId"]
+    assert created.headers["location"] == f"/v1/pocs/{poc_id}"
+
+    by_misspelt_name = _search_until(edge, headers, {"q": "zepelin"}, poc_id)
+    assert by_misspelt_name["totalItems"] == 1
+
+    by_tag = _search_until(edge, headers, {"tags": [E2E_TAG]}, poc_id)
+    assert by_tag["totalItems"] == 1
+    facets = by_tag["facets"]
+    assert isinstance(facets, dict)
+    assert {"value": E2E_TAG, "count": 1} in facets["tags"]
+    assert {"value": "api", "count": 1} in facets["tags"]
+    assert {"value": "Python", "count": 1} in facets["languages"]
+
+    common = httpx.get(f"{edge}/v1/search/pocs", params={"tags": ["api"]}, headers=headers, timeout=30).json()
+    assert common["totalItems"] > 1  # the seed's commonest tag, and ours
+    api_facet = next(bucket for bucket in common["facets"]["tags"] if bucket["value"] == "api")
+    assert api_facet["count"] == common["totalItems"]
+    return str(poc_id)
 
 
 def _check_platform_through_the_edge(edge: str, ports: DevPorts) -> None:
@@ -195,7 +289,7 @@ def _check_platform_through_the_edge(edge: str, ports: DevPorts) -> None:
 
 def _stop_and_check_nothing_is_left(run: DevRun, ports: DevPorts) -> None:
     pids = run.child_pids()
-    assert len(pids) == 6, run.tail()
+    assert len(pids) == PROCESSES, run.tail()
     assert run.interrupt() == 0, run.tail()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
@@ -219,8 +313,12 @@ def test_make_dev_brings_up_the_platform_and_stops_cleanly(
         assert f"demo tenant {DEMO_TENANT.slug!r} created" in first.output
         assert DEMO_TENANT.password in first.output
         assert DEMO_SUPERADMIN.email in first.output
-        assert f"{edge}/docs/identity/swagger" in first.output
+        for service in ("identity", "catalog", "search"):
+            assert f"{edge}/docs/{service}/swagger" in first.output
+        assert f"seeded with {DEMO_POC_COUNT} POCs" in first.output
+        assert "demo POCs are searchable" in first.output
         _check_platform_through_the_edge(edge, ports)
+        created_poc = _check_catalog_and_search_through_the_edge(edge)
         status = subprocess.run(  # noqa: S603 - our own binaries, fixed arguments
             [str(Path(sys.executable).parent / "mrbill"), "status"],
             cwd=REPO,
@@ -243,7 +341,11 @@ def test_make_dev_brings_up_the_platform_and_stops_cleanly(
     try:
         second.wait_for_banner()
         assert f"demo tenant {DEMO_TENANT.slug!r} already exists" in second.output
-        assert _login(edge).status_code == 200
+        assert "seeded with" not in second.output  # a tenant with POCs gets no second batch
+        headers = _owner_token(edge)
+        still_there = httpx.get(f"{edge}/v1/pocs/{created_poc}", headers=headers, timeout=30)
+        assert still_there.status_code == 200, still_there.text
+        assert _total(edge, "/v1/search/pocs", headers) == _total(edge, "/v1/pocs", headers)
         _stop_and_check_nothing_is_left(second, ports)
     finally:
         if second.process.poll() is None:

@@ -116,7 +116,9 @@ def test_openapi_documents_are_served_under_docs(edge: str) -> None:
     swagger = httpx.get(f"{edge}/docs/identity/swagger")
     assert swagger.status_code == 200
     assert "SwaggerUIBundle" in swagger.text
-    assert json.loads(httpx.get(f"{edge}/docs").text) == {"identity": "/docs/identity/swagger"}
+    assert json.loads(httpx.get(f"{edge}/docs").text) == {
+        service: f"/docs/{service}/swagger" for service in ("identity", "catalog", "search")
+    }
 
 
 def test_websockets_pass_through_the_edge(edge: str) -> None:
@@ -125,7 +127,7 @@ def test_websockets_pass_through_the_edge(edge: str) -> None:
         assert ws.recv(timeout=10) == "echo:olá"
 
 
-@pytest.mark.parametrize("path", ["/nothing", "/v1/meh", "/docs/identityx", "/v1/pocs"])
+@pytest.mark.parametrize("path", ["/nothing", "/v1/meh", "/docs/identityx", "/v1/pocsx", "/v1/searching"])
 def test_unclaimed_paths_get_problem_json_404(edge: str, path: str) -> None:
     response = httpx.get(f"{edge}{path}")
     assert response.status_code == 404

@@ -3,6 +3,10 @@
 Run it when the workflow changes on purpose (with a new version of the workflow, or once no
 execution of the old code is still running), and commit the JSON files it writes: from then
 on, test_replay checks that the code can still replay every recorded execution.
+
+Without arguments it records only the scenarios that have no history yet: the histories of
+older versions of the workflow (before the search index step, say) are the point of the
+replay test and must not be overwritten by the current code. Name scenarios to re-record them.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from temporal.search_attributes import ensure_search_attributes
 from temporal.worker import build_worker
 from tests.workflow.standins import StandInIdentityActivities, always, non_retryable
 from workflows.tenant_onboarding_types import (
+    SEARCH_INDEX_STEP,
     TASK_QUEUE,
     WORKFLOW_NAME,
     OnboardingInput,
@@ -65,6 +70,12 @@ def scenarios() -> dict[str, Scenario]:
             _wait_for_result,
         ),
         "cancelled_during_storage": (blocked, cancel_when_blocked),
+        # Recorded with the search index step (the create-tenant-search-index patch):
+        "completed_with_search_index": (StandInIdentityActivities(), _wait_for_result),
+        "compensated_after_search_index_failed": (
+            StandInIdentityActivities(failures={SEARCH_INDEX_STEP: always("search engine down")}),
+            _wait_for_result,
+        ),
     }
 
 
@@ -83,6 +94,7 @@ async def record(env: WorkflowEnvironment, name: str, scenario: Scenario) -> Pat
                 admin_password_hash="$argon2id$v=19$m=1024,t=1,p=1$recorded$hash",
                 admin_full_name="Ana Souza",
                 locale="pt_BR",
+                search_task_queue=task_queue,
             ),
             id=workflow_id,
             task_queue=task_queue,
@@ -95,7 +107,12 @@ async def record(env: WorkflowEnvironment, name: str, scenario: Scenario) -> Pat
     return path
 
 
-async def main() -> None:
+async def main(names: list[str]) -> None:
+    every = scenarios()
+    unknown = set(names) - set(every)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))}; known: {', '.join(every)}")
+    chosen = names or [name for name in every if not (HISTORIES / f"{name}.json").exists()]
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter,
         test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
@@ -103,12 +120,12 @@ async def main() -> None:
     try:
         await ensure_search_attributes(env.client, env.client.namespace)
         HISTORIES.mkdir(exist_ok=True)
-        for name, scenario in scenarios().items():
-            logger.info("recorded %s", await record(env, name, scenario))
+        for name in chosen:
+            logger.info("recorded %s", await record(env, name, every[name]))
     finally:
         await env.shutdown()
 
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    asyncio.run(main())
+    asyncio.run(main(sys.argv[1:]))

@@ -1,5 +1,9 @@
 """Stand-in activities for the TenantOnboarding workflow tests (not the real ones).
 
+Identity's steps and search's (the tenant's index, served by the indexing worker in
+production) are stood in for by one class; a test that checks the routing to search's task
+queue runs a second instance on that queue.
+
 They are registered under the real activity names, record every call in order, and fail or
 block where a test asks them to, so the saga's control flow is tested on its own. The real
 activities run against real services in tests/integration/onboarding/.
@@ -17,6 +21,11 @@ import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from workflows.search_index_types import (
+    CREATE_TENANT_INDEX_ACTIVITY,
+    DROP_TENANT_INDEX_ACTIVITY,
+    TenantIndexRequest,
+)
 from workflows.tenant_onboarding_types import (
     NewOwner,
     NewTenant,
@@ -74,6 +83,8 @@ class StandInIdentityActivities:
             self.delete_user,
             self.create_storage_prefix,
             self.delete_storage_prefix,
+            self.create_tenant_search_index,
+            self.drop_tenant_search_index,
             self.send_welcome_email,
             self.activate_tenant,
         ]
@@ -113,6 +124,15 @@ class StandInIdentityActivities:
     @activity.defn(name="delete_storage_prefix")
     async def delete_storage_prefix(self, request: TenantStoragePrefix) -> None:
         await self._perform("delete_storage_prefix", request)
+
+    @activity.defn(name=CREATE_TENANT_INDEX_ACTIVITY)
+    async def create_tenant_search_index(self, request: TenantIndexRequest) -> None:
+        await self._perform(CREATE_TENANT_INDEX_ACTIVITY, request)
+
+    @activity.defn(name=DROP_TENANT_INDEX_ACTIVITY)
+    async def drop_tenant_search_index(self, request: TenantIndexRequest) -> int:
+        await self._perform(DROP_TENANT_INDEX_ACTIVITY, request)
+        return 0
 
     @activity.defn(name="send_welcome_email")
     async def send_welcome_email(self, request: WelcomeEmail) -> WelcomeEmailReceipt:

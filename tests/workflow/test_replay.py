@@ -33,6 +33,8 @@ def test_every_scenario_has_a_recorded_history() -> None:
         "compensated_after_email_failed",
         "slug_taken",
         "cancelled_during_storage",
+        "completed_with_search_index",
+        "compensated_after_search_index_failed",
     }
 
 

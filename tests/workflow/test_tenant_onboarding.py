@@ -22,8 +22,10 @@ from tests.workflow.standins import (
     first_attempts,
     non_retryable,
 )
+from workflows.search_index_types import DROP_TENANT_INDEX_ACTIVITY, TenantIndexRequest
 from workflows.tenant_onboarding import STEP_RETRY, UNDO_RETRY
 from workflows.tenant_onboarding_types import (
+    SEARCH_INDEX_STEP,
     STEPS,
     TASK_QUEUE,
     WORKFLOW_NAME,
@@ -40,11 +42,12 @@ UNDO_OF: dict[str, str] = {
     "create_tenant": "delete_tenant",
     "create_owner_user": "delete_user",
     "create_storage_prefix": "delete_storage_prefix",
+    SEARCH_INDEX_STEP: DROP_TENANT_INDEX_ACTIVITY,
 }
 """The compensation of each step that has one (a sent email cannot be recalled)."""
 
 
-def onboarding_input(slug: str, locale: str = "pt_BR") -> OnboardingInput:
+def onboarding_input(slug: str, search_task_queue: str, locale: str = "pt_BR") -> OnboardingInput:
     return OnboardingInput(
         tenant_name="Acme Ltda",
         slug=slug,
@@ -52,6 +55,7 @@ def onboarding_input(slug: str, locale: str = "pt_BR") -> OnboardingInput:
         admin_password_hash="$argon2id$v=19$m=1024,t=1,p=1$stand-in$hash",
         admin_full_name="Ana Souza",
         locale=locale,
+        search_task_queue=search_task_queue,
     )
 
 
@@ -59,14 +63,17 @@ def onboarding_input(slug: str, locale: str = "pt_BR") -> OnboardingInput:
 async def onboarding(
     env: WorkflowEnvironment, standins: StandInIdentityActivities, slug: str | None = None
 ) -> AsyncIterator[WorkflowHandle[object, OnboardingProgress]]:
-    """The real worker set-up (registry, sandbox, interceptors) with stand-in activities."""
+    """The real worker set-up (registry, sandbox, interceptors) with stand-in activities.
+
+    The search index step is sent to the same test queue, where the stand-ins serve it too.
+    """
     task_queue = f"onboarding-test-{uuid4()}"
     slug = slug or f"acme-{uuid4().hex[:8]}"
     worker = build_worker(TASK_QUEUE, env.client, Settings(), task_queue=task_queue, activities=standins)
     async with worker, standins:  # the stand-ins let a blocked activity go before the worker drains
         handle: WorkflowHandle[object, OnboardingProgress] = await env.client.start_workflow(
             WORKFLOW_NAME,
-            onboarding_input(slug),
+            onboarding_input(slug, search_task_queue=task_queue),
             id=f"tenant-onboarding/{slug}",
             task_queue=task_queue,
             result_type=OnboardingProgress,
@@ -101,6 +108,60 @@ async def test_every_step_runs_in_order_and_the_tenant_is_complete(
     assert owner.user_id == result.owner_user_id == email.user_id
     assert tenant.domain == f"{tenant.slug}.mrbill.local"
     assert (tenant.default_locale, owner.locale, email.locale) == ("pt_BR", "pt_BR", "pt_BR")
+    index: TenantIndexRequest = standins.arguments[SEARCH_INDEX_STEP]
+    assert index.tenant_id == result.tenant_id
+
+
+async def test_the_search_index_step_runs_on_the_search_task_queue(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """Identity's worker never performs it: search's worker (here a stand-in) on its queue does."""
+    identity_standins = StandInIdentityActivities()
+    search_standins = StandInIdentityActivities(failures={SEARCH_INDEX_STEP: always("index refused")})
+    identity_queue = f"onboarding-test-{uuid4()}"
+    search_queue = f"indexing-test-{uuid4()}"
+    slug = f"acme-{uuid4().hex[:8]}"
+    identity_worker = build_worker(
+        TASK_QUEUE,
+        time_skipping_env.client,
+        Settings(),
+        task_queue=identity_queue,
+        activities=identity_standins,
+    )
+    search_worker = build_worker(
+        TASK_QUEUE, time_skipping_env.client, Settings(), task_queue=search_queue, activities=search_standins
+    )
+    async with identity_worker, search_worker, identity_standins, search_standins:
+        handle: WorkflowHandle[object, OnboardingProgress] = await time_skipping_env.client.start_workflow(
+            WORKFLOW_NAME,
+            onboarding_input(slug, search_task_queue=search_queue),
+            id=f"tenant-onboarding/{slug}",
+            task_queue=identity_queue,
+            result_type=OnboardingProgress,
+        )
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+        progress = await progress_of(handle)
+
+    assert search_standins.calls == [
+        *[SEARCH_INDEX_STEP] * STEP_RETRY.maximum_attempts,
+        DROP_TENANT_INDEX_ACTIVITY,
+    ]
+    assert identity_standins.calls == [
+        "create_tenant",
+        "create_owner_user",
+        "create_storage_prefix",
+        "delete_storage_prefix",
+        "delete_user",
+        "delete_tenant",
+    ]
+    assert progress.status == "COMPENSATED"
+    assert progress.compensated_steps == [
+        SEARCH_INDEX_STEP,
+        "create_storage_prefix",
+        "create_owner_user",
+        "create_tenant",
+    ]
 
 
 @pytest.mark.parametrize("failing_step", STEPS)
@@ -124,7 +185,7 @@ async def test_a_failure_at_each_step_undoes_every_started_step_in_reverse(
     assert progress.status == "COMPENSATED"
     assert progress.completed_steps == list(STEPS[:position])
     assert progress.compensated_steps == undone
-    assert progress.percent == 20 * position
+    assert progress.percent == round(100 * position / len(STEPS))
     assert progress.error == f"{failing_step} failed: injected failure at {failing_step}"
     cause = failure.value.cause
     assert isinstance(cause, ApplicationError)
@@ -226,8 +287,13 @@ async def test_progress_query_reports_the_running_step(time_skipping_env: Workfl
 
     assert running.status == "RUNNING"
     assert running.current_step == "send_welcome_email"
-    assert running.percent == 60
-    assert running.completed_steps == ["create_tenant", "create_owner_user", "create_storage_prefix"]
+    assert running.percent == round(100 * 4 / len(STEPS))
+    assert running.completed_steps == [
+        "create_tenant",
+        "create_owner_user",
+        "create_storage_prefix",
+        SEARCH_INDEX_STEP,
+    ]
     assert running.tenant_id is not None
     assert running.owner_user_id is not None
     assert running.error is None

@@ -1,14 +1,17 @@
 """The real TenantOnboarding worker against the session's Temporal dev server and PostgreSQL.
 
-Each test gets its own task queue and a worker built by `temporal.worker.build_worker` with
-the real `IdentityActivities` (application role, local storage, mailbox). Where a test injects
-a failure it wraps or subclasses one real client and says so by name.
+Each test gets its own task queues and workers built by `temporal.worker.build_worker`: the
+identity queue's with the real `IdentityActivities` (application role, local storage, mailbox),
+and the indexing queue's with the real `SearchActivities` (the embedded engine), which creates
+the tenant's search index as production's indexing worker does. Where a test injects a
+failure it wraps or subclasses one real client and says so by name.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -19,12 +22,14 @@ from temporalio.client import Client, WorkflowHandle
 
 from activities.identity import IdentityActivities, storage_prefix, welcome_email_key
 from activities.mail import MailboxMailer, Mailer
+from activities.search import SearchActivities
 from api.common.settings import Settings
 from api.common.storage import BlobStorage, LocalBlobStorage, local_blob_storage
 from api.identity.piccolo_conf import configure
 from temporal.client import connect_client
 from temporal.search_attributes import ensure_search_attributes
 from temporal.worker import build_worker
+from workflows.search_index_types import TASK_QUEUE as INDEXING_QUEUE
 from workflows.tenant_onboarding_types import (
     TASK_QUEUE,
     WORKFLOW_NAME,
@@ -86,23 +91,40 @@ def signup(slug: str, *, locale: str = "pt-BR", full_name: str = "Ana Souza") ->
     )
 
 
+@dataclass(frozen=True)
+class OnboardingQueues:
+    identity: str
+    """Where the onboarding workflow and identity's steps run."""
+    indexing: str
+    """Where search's worker creates (or drops) the tenant's search index."""
+
+
 @asynccontextmanager
 async def onboarding_worker(
-    client: Client, settings: Settings, activities: IdentityActivities
-) -> AsyncIterator[str]:
-    """A real worker on a task queue of its own, for as long as the block lasts."""
-    task_queue = f"identity-test-{uuid4()}"
-    async with activities:
-        async with build_worker(TASK_QUEUE, client, settings, task_queue=task_queue, activities=activities):
-            yield task_queue
+    client: Client,
+    settings: Settings,
+    activities: IdentityActivities,
+    search_activities: SearchActivities | None = None,
+) -> AsyncIterator[OnboardingQueues]:
+    """Real identity and indexing workers on task queues of their own, while the block lasts."""
+    queues = OnboardingQueues(identity=f"identity-test-{uuid4()}", indexing=f"indexing-test-{uuid4()}")
+    search = search_activities or SearchActivities.from_settings(settings)
+    async with activities, search:
+        async with (
+            build_worker(TASK_QUEUE, client, settings, task_queue=queues.identity, activities=activities),
+            build_worker(INDEXING_QUEUE, client, settings, task_queue=queues.indexing, activities=search),
+        ):
+            yield queues
 
 
-async def start_onboarding(client: Client, task_queue: str, request: OnboardingInput) -> OnboardingHandle:
+async def start_onboarding(
+    client: Client, queues: OnboardingQueues, request: OnboardingInput
+) -> OnboardingHandle:
     handle: OnboardingHandle = await client.start_workflow(
         WORKFLOW_NAME,
-        request,
+        replace(request, search_task_queue=queues.indexing),
         id=onboarding_workflow_id(request.slug),
-        task_queue=task_queue,
+        task_queue=queues.identity,
         result_type=OnboardingProgress,
     )
     return handle

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.identity import IdentityActivities, branding_key
 from activities.mail import MailboxMailer, MailRejectedError, read_message
+from activities.search import SearchActivities
 from api.common.settings import Settings
 from api.common.storage import (
     SIGNING_KEY_FILE,
@@ -36,7 +37,8 @@ from tests.integration.onboarding.conftest import (
     unique_slug,
     welcome_path,
 )
-from workflows.tenant_onboarding_types import STEPS, NewOwner, TenantRef
+from workflows.search_index_types import CREATE_TENANT_INDEX_ACTIVITY, TenantIndexRequest
+from workflows.tenant_onboarding_types import SEARCH_INDEX_STEP, STEPS, NewOwner, TenantRef
 
 pytestmark = pytest.mark.integration
 
@@ -100,12 +102,22 @@ class ActivationLostAfterCommit(IdentityActivities):
         raise ApplicationError("injected: activation could not be confirmed", non_retryable=True)
 
 
+class SearchIndexRefused(SearchActivities):
+    """The real search activities, except that the tenant's index is refused after it was created."""
+
+    @activity.defn(name=CREATE_TENANT_INDEX_ACTIVITY)
+    async def create_tenant_index(self, request: TenantIndexRequest) -> None:
+        await super().create_tenant_index(request)
+        raise ApplicationError("injected: the search engine refused the index", non_retryable=True)
+
+
 @dataclass
 class FailureCase:
     failing_step: str
     build: Callable[[Settings], IdentityActivities]
     error_fragment: str
     welcome_email_sent: bool = False
+    build_search: Callable[[Settings], SearchActivities] | None = None
 
 
 FAILURES: dict[str, FailureCase] = {
@@ -123,6 +135,12 @@ FAILURES: dict[str, FailureCase] = {
             ),
         ),
         "injected: storage refused",
+    ),
+    "search_index_refused": FailureCase(
+        SEARCH_INDEX_STEP,
+        real_activities,
+        "injected: the search engine refused the index",
+        build_search=SearchIndexRefused.from_settings,
     ),
     "mailer_rejects": FailureCase(
         "send_welcome_email",
@@ -234,7 +252,10 @@ async def test_a_failure_at_a_real_step_leaves_nothing_behind_and_frees_the_slug
 ) -> None:
     slug = unique_slug()
     storage = local_blob_storage(stack_settings)
-    async with onboarding_worker(temporal_client, stack_settings, case.build(stack_settings)) as queue:
+    search = case.build_search(stack_settings) if case.build_search else None
+    async with onboarding_worker(
+        temporal_client, stack_settings, case.build(stack_settings), search_activities=search
+    ) as queue:
         handle = await start_onboarding(temporal_client, queue, signup(slug))
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()

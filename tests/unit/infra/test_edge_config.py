@@ -18,7 +18,10 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def edge_settings(tmp_path: Path) -> Settings:
-    return Settings(var_dir=tmp_path, edge_port=41000, service_ports={"identity": 41101})
+    return Settings(var_dir=tmp_path, edge_port=41000, service_ports=PORTS)
+
+
+PORTS = {"identity": 41101, "catalog": 41102, "search": 41103}
 
 
 def _adapted(settings: Settings) -> dict[str, Any]:
@@ -52,9 +55,8 @@ def test_edge_listens_on_the_configured_port_without_admin_or_https(edge_setting
     assert config["storage"]["root"] == str(edge_settings.var_dir.resolve() / "caddy" / "data")
 
 
-def test_every_identity_path_is_proxied_to_the_identity_port(edge_settings: Settings) -> None:
-    routes = _routes(_adapted(edge_settings))
-    proxied = [
+def _proxied(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
         route
         for route in routes
         if any(
@@ -64,21 +66,44 @@ def test_every_identity_path_is_proxied_to_the_identity_port(edge_settings: Sett
         )
         and "path" in route.get("match", [{}])[0]
     ]
-    assert len(proxied) == 1
-    assert proxied[0]["match"][0]["path"] == list(SERVICE_SPECS["identity"].edge_paths)
-    body = json.dumps(proxied[0])
-    assert '"dial": "127.0.0.1:41101"' in body
+
+
+def test_every_service_path_is_proxied_to_its_port(edge_settings: Settings) -> None:
+    proxied = _proxied(_routes(_adapted(edge_settings)))
+    assert [route["match"][0]["path"] for route in proxied] == [
+        list(SERVICE_SPECS[name].edge_paths) for name in ("identity", "catalog", "search")
+    ]
+    for route, port in zip(proxied, PORTS.values(), strict=True):
+        assert f'"dial": "127.0.0.1:{port}"' in json.dumps(route)
     for required in ("/v1/auth/*", "/v1/signup", "/v1/me", "/v1/users/*", "/v1/tenants", "/.well-known/*"):
         assert required in SERVICE_SPECS["identity"].edge_paths
+    for required in (
+        "/v1/pocs",
+        "/v1/pocs/*",
+        "/v1/tags/*",
+        "/v1/frameworks/*",
+        "/v1/languages",
+        "/v1/files/*",
+    ):
+        assert required in SERVICE_SPECS["catalog"].edge_paths
+    assert set(SERVICE_SPECS["search"].edge_paths) == {"/v1/search", "/v1/search/*"}
+
+
+def test_no_path_is_claimed_by_two_services() -> None:
+    claimed = [path for spec in SERVICE_SPECS.values() for path in spec.edge_paths]
+    assert len(claimed) == len(set(claimed))
 
 
 def test_docs_are_rewritten_to_the_service_schema(edge_settings: Settings) -> None:
     routes = _routes(_adapted(edge_settings))
     docs = [r for r in routes if "path_regexp" in r.get("match", [{}])[0]]
-    assert [r["match"][0]["path_regexp"]["pattern"] for r in docs] == ["^/docs/identity(/.*)?$"]
+    assert [r["match"][0]["path_regexp"]["pattern"] for r in docs] == [
+        f"^/docs/{name}(/.*)?$" for name in ("identity", "catalog", "search")
+    ]
     body = json.dumps(docs[0])
     assert "/schema{http.regexp.docs_identity.1}" in body
     assert "127.0.0.1:41101" in body
+    assert "127.0.0.1:41103" in json.dumps(docs[2])
 
 
 def test_unknown_paths_get_a_problem_json_404(edge_settings: Settings) -> None:

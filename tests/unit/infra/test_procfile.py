@@ -32,6 +32,9 @@ def test_procfile_lists_the_stack_the_edge_each_service_and_a_worker_per_queue(s
         "edge",
         "identity",
         "worker-identity",
+        "catalog",
+        "search",
+        "worker-indexing",
     ]
 
 
@@ -43,6 +46,9 @@ def test_each_line_execs_the_right_command(settings: Settings) -> None:
         assert argv[component][-3:] == ["stack", "run", component]
     assert argv["identity"][-3:] == ["serve", "identity", "--wait"]
     assert argv["worker-identity"][-3:] == ["worker", "identity", "--wait"]
+    assert argv["catalog"][-3:] == ["serve", "catalog", "--wait"]
+    assert argv["search"][-3:] == ["serve", "search", "--wait"]
+    assert argv["worker-indexing"][-3:] == ["worker", "indexing", "--wait"]
     edge = argv["edge"]
     caddy_at = edge.index("exec") + 1
     assert Path(edge[caddy_at]).name == "caddy"
@@ -75,6 +81,14 @@ def test_procfile_is_written_under_var(settings: Settings) -> None:
 def test_only_existing_services_are_started() -> None:
     assert [spec.name for spec in active_services(("identity", "not-a-service"))] == ["identity"]
     assert task_queues(("identity",)) == list(SERVICE_SPECS["identity"].task_queues)
+    assert task_queues(("identity", "catalog", "search")) == ["identity", "indexing"]
+
+
+def test_one_port_moved_by_the_environment_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MRBILL_SERVICE_PORTS", '{"search": 41203}')
+    ports = Settings().service_ports
+    assert ports["search"] == 41203
+    assert (ports["identity"], ports["catalog"]) == (58101, 58102)
 
 
 def test_every_port_comes_from_settings(settings: Settings) -> None:
@@ -86,6 +100,8 @@ def test_every_port_comes_from_settings(settings: Settings) -> None:
         "temporal web UI": settings.temporal_ui_port,
         "edge": 41000,
         "identity": settings.service_ports["identity"],
+        "catalog": settings.service_ports["catalog"],
+        "search": settings.service_ports["search"],
     }
 
 
