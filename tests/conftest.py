@@ -59,3 +59,9 @@ def stack_settings() -> Iterator[Settings]:
             else:
                 os.environ[key] = value
         shutil.rmtree(var_dir, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the e2e tests last: they start whole platforms of their own beside the session's stack,
+    and the rest of the suite should not depend on how those end."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
