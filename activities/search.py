@@ -36,6 +36,7 @@ from temporal.search_attributes import REQUEST_TYPE, TENANT_ID
 from workflows.poc_indexing_types import (
     DELETE_DOCUMENT_ACTIVITY,
     INDEX_VERSIONS_RANGE_ACTIVITY,
+    INDEXING_REQUEST_TYPE,
     RECONCILIATION_SCHEDULE_ID,
     RECONCILIATION_WORKFLOW_NAME,
     REINDEX_SIGNAL,
@@ -66,7 +67,6 @@ from workflows.search_index_types import (
     TenantIndexRequest,
 )
 
-POC_INDEXING_REQUEST_TYPE = "POC_INDEXING"
 RECONCILIATION_INTERVAL = timedelta(minutes=15)
 SIGNAL_CONCURRENCY = 16
 
@@ -255,7 +255,7 @@ async def start_poc_indexing(
         search_attributes=TypedSearchAttributes(
             [
                 SearchAttributePair(TENANT_ID, request.tenant_id),
-                SearchAttributePair(REQUEST_TYPE, POC_INDEXING_REQUEST_TYPE),
+                SearchAttributePair(REQUEST_TYPE, INDEXING_REQUEST_TYPE),
             ]
         ),
     )

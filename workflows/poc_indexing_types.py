@@ -8,6 +8,8 @@ TASK_QUEUE = "indexing"
 WORKFLOW_NAME = "PocIndexing"
 RECONCILIATION_WORKFLOW_NAME = "PocIndexReconciliation"
 REINDEX_SIGNAL = "reindex"
+INDEXING_REQUEST_TYPE = "POC_INDEXING"
+"""The RequestType search attribute of every indexing run, whoever starts it."""
 
 
 def poc_index_workflow_id(tenant_id: str, poc_id: str) -> str:

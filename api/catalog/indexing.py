@@ -20,15 +20,13 @@ from api.common.settings import Settings
 from temporal.client import connect_client
 from temporal.search_attributes import REQUEST_TYPE, TENANT_ID
 from workflows.poc_indexing_types import (
+    INDEXING_REQUEST_TYPE,
     REINDEX_SIGNAL,
     TASK_QUEUE,
     WORKFLOW_NAME,
     PocIndexRequest,
     poc_index_workflow_id,
 )
-
-INDEXING_REQUEST_TYPE = "POC_INDEXING"
-"""Value of the RequestType search attribute on every PocIndexing workflow."""
 
 CONNECT_TIMEOUT_SECONDS = 3.0
 START_TIMEOUT_SECONDS = 5.0
