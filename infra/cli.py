@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TaskProgre
 from rich.table import Table
 
 from api.common.settings import SERVICES, Settings
-from infra.demo import DEMO_SUPERADMIN, DEMO_TENANT, OnboardingStatus, SeedError, seed_demo
+from infra.demo import DEMO_SUPERADMIN, DEMO_TENANT, OnboardingStatus, SeedError, seed_demo, seed_demo_pocs
 from infra.migrations import STEPS, migrate_service, migration_lock
 from infra.procfile import mrbill_command
 from infra.readiness import NotReadyError, Probe, infra_probes, wait_until_ready
@@ -293,7 +293,7 @@ def create_superadmin(
 def seed_demo_command(
     edge: Annotated[str | None, typer.Option("--edge-url", help="default: the local edge")] = None,
 ) -> None:
-    """Sign the demo tenant up through the public API (no-op when it exists) and log in once."""
+    """Sign the demo tenant up through the public API and give its owner POCs (no-op when they exist)."""
     settings = load_settings()
     base = edge or edge_url(settings)
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn())
@@ -315,6 +315,13 @@ def seed_demo_command(
         _say(f"demo tenant {DEMO_TENANT.slug!r} created; {DEMO_TENANT.admin_email} logged in")
     else:
         _say(f"demo tenant {DEMO_TENANT.slug!r} already exists; {DEMO_TENANT.admin_email} logged in")
+    with expected_failures():
+        pocs = seed_demo_pocs(settings, base, result.access_token)
+    if pocs.seeded:
+        _say(f"demo tenant {DEMO_TENANT.slug!r} seeded with {pocs.seeded} POCs")
+    _say(
+        f"{pocs.searchable} demo POCs are searchable" + ("" if pocs.indexed else " so far; indexing goes on")
+    )
 
 
 @app.command("rotate-keys")

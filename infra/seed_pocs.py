@@ -375,7 +375,7 @@ async def seed_pocs_with_settings(
     index: bool = False,
     indexing_task_queue: str = INDEXING_QUEUE,
 ) -> SeedReport:
-    """`seed_pocs` with an engine of its own (``mrbill seed``), closed afterwards.
+    """`seed_pocs` with an engine of its own (``mrbill seed-demo``, ``make dev``), closed afterwards.
 
     With `index`, each seeded POC's PocIndexing workflow is started too, so a demo tenant is
     searchable at once; for bulk loads (benchmarks) a reindex is the faster way.
