@@ -40,6 +40,8 @@ SERVICE_SPECS: dict[str, ServiceSpec] = {
                 "/v1/me/*",
                 "/v1/users",
                 "/v1/users/*",
+                "/v1/invitations",
+                "/v1/invitations/*",
                 "/v1/tenants",
                 "/v1/tenants/*",
                 "/v1/audit-events",
@@ -70,6 +72,20 @@ SERVICE_SPECS: dict[str, ServiceSpec] = {
             task_queues=("indexing",),
             # PocIndexing, reconciliation and reindex run here; the queue's activities also read
             # the catalog (as the catalog's application role), so its worker migrates both.
+        ),
+        ServiceSpec(
+            name="content",
+            app_factory="api.content.app:create_app",
+            edge_paths=(
+                "/v1/reports",
+                "/v1/reports/*",
+                "/v1/videos",
+                "/v1/videos/*",
+                "/v1/downloads/*",
+            ),
+            task_queues=("content", "video"),
+            # ReportGeneration runs here; its activities also read the catalog and identity
+            # (each as that service's application role).
         ),
     )
 }

@@ -6,6 +6,8 @@ after it has drained. Tests pass their own provider to inject failures into the 
 
     python -m temporal.worker identity      (``mrbill worker identity`` calls `run_worker` too)
     python -m temporal.worker indexing      (search's read model; also reads the catalog)
+    python -m temporal.worker content       (reports; also reads the catalog and identity)
+    python -m temporal.worker video         (recap videos; also reads the catalog and identity)
 """
 
 from __future__ import annotations
@@ -27,18 +29,30 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from activities.catalog import CatalogActivities
-from activities.identity import IdentityActivities
+from activities.catalog import CatalogActivities, CatalogReportActivities
+from activities.content import ContentActivities
+from activities.identity import IdentityActivities, IdentityProfileActivities
+from activities.recap import RecapActivities, ensure_recap_schedule
+from activities.sandbox import SandboxActivities
 from activities.search import SearchActivities, ensure_reconciliation_schedule
+from activities.video import VideoActivities
 from api.common.settings import Settings
 from temporal.client import connect_client
 from temporal.interceptors import TenantContextInterceptor
 from temporal.search_attributes import ensure_search_attributes
 from workflows.poc_indexing import PocIndexing, PocIndexReconciliation
 from workflows.poc_indexing_types import TASK_QUEUE as INDEXING_QUEUE
+from workflows.report_generation import ReportGeneration
+from workflows.report_generation_types import TASK_QUEUE as CONTENT_QUEUE
+from workflows.sandbox_run import SandboxRun
+from workflows.sandbox_run_types import TASK_QUEUE as SANDBOX_QUEUE
 from workflows.search_reindex import SearchReindex
 from workflows.tenant_onboarding import TenantOnboarding
 from workflows.tenant_onboarding_types import TASK_QUEUE as IDENTITY_QUEUE
+from workflows.user_invitation import UserInvitation
+from workflows.yearly_recap import YearlyRecap
+from workflows.yearly_video import YearlyVideo
+from workflows.yearly_video_types import TASK_QUEUE as VIDEO_QUEUE
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +119,27 @@ def indexing_activities(settings: Settings) -> CompositeActivities:
     )
 
 
+def content_activities(settings: Settings) -> CompositeActivities:
+    """Reports: content's own activities, the catalog's selection and identity's profile read,
+    each as its own service's application role."""
+    return CompositeActivities(
+        ContentActivities.from_settings(settings),
+        CatalogReportActivities.from_settings(settings),
+        IdentityProfileActivities.from_settings(settings),
+    )
+
+
+def video_activities(settings: Settings) -> CompositeActivities:
+    """Recap videos: content's request and file activities with the renderer's, the catalog's
+    selection and identity's profile read, each as its own service's application role."""
+    return CompositeActivities(
+        VideoActivities.from_settings(settings),
+        CatalogReportActivities.from_settings(settings),
+        IdentityProfileActivities.from_settings(settings),
+        RecapActivities.from_settings(settings),
+    )
+
+
 async def _schedule_reconciliation(client: Client, task_queue: str) -> None:
     """The periodic catch-up of the read model, created once and kept up to date on every start.
 
@@ -120,6 +155,17 @@ async def _schedule_reconciliation(client: Client, task_queue: str) -> None:
     logger.info("reconciliation schedule %s", "created" if created else "up to date")
 
 
+async def _schedule_recap(client: Client, task_queue: str) -> None:
+    """The yearly recap's schedule, created once and kept up to date on every start of the video
+    worker. Workers polling another queue name (tests) leave it alone: a yearly schedule per test
+    queue would outlive the test by a year."""
+    if task_queue != VIDEO_QUEUE:
+        logger.info("yearly recap schedule left alone for task queue %s", task_queue)
+        return
+    created = await ensure_recap_schedule(client)
+    logger.info("yearly recap schedule %s", "created" if created else "up to date")
+
+
 @dataclass(frozen=True)
 class QueueRegistration:
     workflows: tuple[type, ...]
@@ -128,17 +174,41 @@ class QueueRegistration:
     """Services whose databases the activities open at start; the worker waits for them."""
     on_start: Callable[[Client, str], Awaitable[None]] | None = None
     """Run once the client is connected, before polling, with the task queue polled."""
+    heartbeat_throttle: timedelta = timedelta(seconds=60)
+    """Longest wait between two heartbeats sent to the server (the SDK's default). A cancellation
+    reaches a running activity only in a heartbeat's answer, so queues whose long activities
+    must stop promptly (rendering) send them more often."""
 
 
 QUEUES: dict[str, QueueRegistration] = {
     IDENTITY_QUEUE: QueueRegistration(
-        workflows=(TenantOnboarding,), activities=IdentityActivities.from_settings, databases=("identity",)
+        workflows=(TenantOnboarding, UserInvitation),
+        activities=IdentityActivities.from_settings,
+        databases=("identity",),
     ),
     INDEXING_QUEUE: QueueRegistration(
         workflows=(PocIndexing, PocIndexReconciliation, SearchReindex),
         activities=indexing_activities,
         databases=("search", "catalog"),
         on_start=_schedule_reconciliation,
+    ),
+    CONTENT_QUEUE: QueueRegistration(
+        workflows=(ReportGeneration,),
+        activities=content_activities,
+        databases=("content", "catalog", "identity"),
+        heartbeat_throttle=timedelta(seconds=1),
+    ),
+    VIDEO_QUEUE: QueueRegistration(
+        workflows=(YearlyVideo, YearlyRecap),
+        activities=video_activities,
+        databases=("content", "catalog", "identity"),
+        on_start=_schedule_recap,
+        heartbeat_throttle=timedelta(seconds=1),
+    ),
+    SANDBOX_QUEUE: QueueRegistration(
+        workflows=(SandboxRun,),
+        activities=SandboxActivities.from_settings,
+        heartbeat_throttle=timedelta(seconds=1),
     ),
 }
 """Every task queue, its workflows and its activities; a worker process serves exactly one."""
@@ -174,6 +244,7 @@ def build_worker(
         interceptors=[TenantContextInterceptor()],
         workflow_runner=WORKFLOW_SANDBOX,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+        max_heartbeat_throttle_interval=queue_registration.heartbeat_throttle,
     )
 
 

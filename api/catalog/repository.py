@@ -399,6 +399,70 @@ async def label_counts(
     return [LabelCount(key=row["key"], display=row["display"], count=int(row["uses"])) for row in rows]
 
 
+# -- report selection ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSelection:
+    """The POCs one report covers: the owner's own (private ones too, deleted ones never)."""
+
+    tenant_id: UUID
+    owner_id: UUID
+    created_from: datetime | None = None
+    """Inclusive."""
+    created_to: datetime | None = None
+    """Exclusive, so consecutive periods never count a POC twice."""
+    include_tag_keys: tuple[str, ...] = ()
+    """Any of these tags (matching keys); empty: no constraint."""
+    exclude_tag_keys: tuple[str, ...] = ()
+    """None of these tags."""
+
+
+def _report_where(selection: ReportSelection, params: _Params) -> str:
+    clauses = [
+        f"p.tenant_id = {params.add(selection.tenant_id)}",
+        f"p.user_id = {params.add(selection.owner_id)}",
+        "p.deleted_at IS NULL",
+    ]
+    if selection.created_from is not None:
+        clauses.append(f"p.created_at >= {params.add(selection.created_from)}")
+    if selection.created_to is not None:
+        clauses.append(f"p.created_at < {params.add(selection.created_to)}")
+    if selection.include_tag_keys:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM poc_tags t WHERE t.poc_id = p.poc_id"  # noqa: S608 - parameters only
+            f" AND t.tag = ANY({params.add(list(selection.include_tag_keys))}::text[]))"
+        )
+    if selection.exclude_tag_keys:
+        clauses.append(
+            "NOT EXISTS (SELECT 1 FROM poc_tags t WHERE t.poc_id = p.poc_id"  # noqa: S608 - parameters only
+            f" AND t.tag = ANY({params.add(list(selection.exclude_tag_keys))}::text[]))"
+        )
+    return " AND ".join(clauses)
+
+
+async def count_report_pocs(connection: Connection, selection: ReportSelection) -> int:
+    """How many POCs the report would include (checked against the cap before loading any)."""
+    params = _Params()
+    where = _report_where(selection, params)
+    count = await connection.fetchval(f"SELECT count(*) FROM pocs p WHERE {where}", *params.values)  # noqa: S608
+    return int(count or 0)
+
+
+async def select_report_pocs(
+    connection: Connection, selection: ReportSelection, *, limit: int
+) -> list[PocRecord]:
+    """At most `limit` of the report's POCs with their tags and frameworks, oldest first."""
+    params = _Params()
+    where = _report_where(selection, params)
+    rows = await connection.fetch(
+        f"SELECT {POC_COLUMNS} FROM pocs p WHERE {where}"  # noqa: S608 - parameters only
+        f" ORDER BY p.created_at, p.poc_id LIMIT {params.add(limit)}",
+        *params.values,
+    )
+    return await _with_labels(connection, rows)
+
+
 # -- reconciliation -----------------------------------------------------------------------------
 
 
@@ -432,6 +496,49 @@ async def versions_page(
         VersionRow(
             tenant_id=row["tenant_id"], poc_id=row["poc_id"], version=row["version"], deleted=row["deleted"]
         )
+        for row in rows[:limit]
+    ]
+    return items, len(rows) > limit
+
+
+@dataclass(frozen=True, slots=True)
+class RecapOwnerRow:
+    tenant_id: UUID
+    user_id: UUID
+    poc_count: int
+
+
+async def recap_owners_page(
+    connection: Connection,
+    *,
+    created_from: datetime,
+    created_to: datetime,
+    after_tenant_id: UUID | None,
+    after_user_id: UUID | None,
+    limit: int,
+    tenant_ids: Sequence[UUID] = (),
+) -> tuple[list[RecapOwnerRow], bool]:
+    """The (tenant, owner) pairs with live POCs created in ``[created_from, created_to)``, after the
+    keyset bound, in order, with how many; for the yearly recap (platform scope)."""
+    params = _Params()
+    clauses = [
+        "deleted_at IS NULL",
+        f"created_at >= {params.add(created_from)}",
+        f"created_at < {params.add(created_to)}",
+    ]
+    if after_tenant_id is not None:
+        bound = f"({params.add(after_tenant_id)}::uuid, {params.add(after_user_id or NIL_UUID)}::uuid)"
+        clauses.append(f"(tenant_id, user_id) > {bound}")
+    if tenant_ids:
+        clauses.append(f"tenant_id = ANY({params.add(list(tenant_ids))}::uuid[])")
+    rows = await connection.fetch(
+        "SELECT tenant_id, user_id, count(*) AS poc_count FROM pocs"  # noqa: S608 - parameters only
+        f" WHERE {' AND '.join(clauses)} GROUP BY tenant_id, user_id ORDER BY tenant_id, user_id"
+        f" LIMIT {params.add(limit + 1)}",
+        *params.values,
+    )
+    items = [
+        RecapOwnerRow(tenant_id=row["tenant_id"], user_id=row["user_id"], poc_count=int(row["poc_count"]))
         for row in rows[:limit]
     ]
     return items, len(rows) > limit

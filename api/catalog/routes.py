@@ -7,7 +7,6 @@ hidden by the service, so neither can be told apart from a missing one.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -43,6 +42,7 @@ from api.catalog.thumbnails import (
     served_kind,
 )
 from api.common.errors import BadRequestError, NotFoundError
+from api.common.files import SignedFilePolicy, serve_signed_file
 from api.common.i18n import N_
 from api.common.pagination import Page, PageParams
 
@@ -288,6 +288,19 @@ class LanguageController(Controller):
         return [LanguageOut(name=name, aliases=sorted(aliases[name])) for name in KNOWN_LANGUAGES]
 
 
+def _thumbnail_media_type(key: str) -> str | None:
+    kind = served_kind(key)
+    return None if kind is None else kind.media_type
+
+
+CATALOG_FILES = SignedFilePolicy(
+    media_type_of=_thumbnail_media_type,
+    max_age_seconds=THUMBNAIL_URL_TTL_SECONDS,
+    invalid_link=lambda expired: FileLinkError(expired=expired),
+    missing_file=lambda: NotFoundError(N_("The file of this link no longer exists.")),
+)
+
+
 class FileController(Controller):
     """Signed links to the catalog's files in the local store (S3 serves presigned URLs itself)."""
 
@@ -305,26 +318,7 @@ class FileController(Controller):
         signature: Annotated[str, QueryParameter(name="signature", max_length=128)],
     ) -> Response[bytes]:
         """A thumbnail behind a link from a POC's ``thumbnailUrl``; no token needed, the link is the key."""
-        key = key.lstrip("/")
-        kind = served_kind(key)
-        storage = catalog.storage
-        if kind is None or not storage.verify_signed(key, expires, signature):
-            expired = kind is not None and storage.verify_signed(key, expires, signature, now=expires - 1)
-            raise FileLinkError(expired=expired)
-        try:
-            content = await storage.get(key)
-        except LookupError:
-            raise NotFoundError(N_("The file of this link no longer exists.")) from None
-        remaining = max(0, min(THUMBNAIL_URL_TTL_SECONDS, expires - int(time.time())))
-        return Response(
-            content,
-            media_type=kind.media_type,
-            headers={
-                "Cache-Control": f"private, max-age={remaining}",
-                "X-Content-Type-Options": "nosniff",
-                "Content-Disposition": "inline",
-            },
-        )
+        return await serve_signed_file(catalog.storage, CATALOG_FILES, key, expires, signature)
 
 
 async def _read_upload(request: Request[Any, Any, Any], limit: int) -> bytes:

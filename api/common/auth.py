@@ -72,6 +72,11 @@ class TokenClaims:
     issued_at: datetime
     locale: str | None = None
     session_id: str | None = None
+    plan: str | None = None
+    """The tenant's subscription plan when the token was issued, so services enforce quotas alone.
+
+    Tokens issued before the claim existed have none; services then apply their most restrictive plan.
+    """
 
     @property
     def is_superadmin(self) -> bool:
@@ -209,6 +214,7 @@ def _claims_from_payload(claims: dict[str, Any]) -> TokenClaims:
         issued_at=_timestamp(claims["iat"], "iat"),
         locale=_optional_str(claims, "locale"),
         session_id=_optional_str(claims, "sid"),
+        plan=_optional_str(claims, "plan"),
     )
 
 

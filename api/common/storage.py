@@ -6,7 +6,9 @@ and retried activities call them more than once.
 
 Signed URLs let a browser fetch one object for a limited time without a session. The local
 store signs ``key`` and the expiry with HMAC-SHA256; whoever serves ``/storage/...`` checks
-them with `LocalBlobStorage.verify_signed` before reading the file.
+them with `LocalBlobStorage.verify_signed` before reading the file (`api.common.files`). A link
+may also name the file a browser saves (``filename``): it is signed too, so nobody can hand out
+a link to a tenant's report under a misleading name.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class BlobStorage(Protocol):
 
     async def list(self, prefix: str) -> builtins.list[str]: ...
 
-    def sign_url(self, key: str, expires_in: int) -> str: ...
+    def sign_url(self, key: str, expires_in: int, *, filename: str | None = None) -> str: ...
 
 
 def validate_key(key: str) -> str:
@@ -175,27 +177,41 @@ class LocalBlobStorage:
                     keys.append(key)
         return sorted(keys)
 
-    def _signature(self, key: str, expires: int) -> str:
-        message = f"{key}\n{expires}".encode()
-        return _b64url(hmac.new(self._signing_key, message, hashlib.sha256).digest())
+    def _signature(self, key: str, expires: int, filename: str | None = None) -> str:
+        # Links without a file name sign exactly what they always did, so old links stay valid.
+        message = f"{key}\n{expires}" if filename is None else f"{key}\n{expires}\n{filename}"
+        return _b64url(hmac.new(self._signing_key, message.encode(), hashlib.sha256).digest())
 
-    def sign_url(self, key: str, expires_in: int) -> str:
+    def sign_url(self, key: str, expires_in: int, *, filename: str | None = None) -> str:
+        """A link valid `expires_in` seconds; `filename` (signed too) names the file a browser saves."""
         if expires_in <= 0:
             raise ValueError("expires_in must be positive")
         validate_key(key)
         expires = int(time.time()) + expires_in
-        query = urlencode({"expires": expires, "signature": self._signature(key, expires)})
-        return f"{self._base_url}/{quote(key)}?{query}"
+        query: dict[str, str | int] = {"expires": expires}
+        if filename is not None:
+            query["filename"] = filename
+        query["signature"] = self._signature(key, expires, filename)
+        encoded = urlencode(query, safe="", quote_via=quote)
+        return f"{self._base_url}/{quote(key)}?{encoded}"
 
-    def verify_signed(self, key: str, expires: int, signature: str, *, now: float | None = None) -> bool:
-        """True only for an untampered, unexpired link to a well-formed key."""
+    def verify_signed(
+        self,
+        key: str,
+        expires: int,
+        signature: str,
+        *,
+        now: float | None = None,
+        filename: str | None = None,
+    ) -> bool:
+        """True only for an untampered, unexpired link to a well-formed key (and its file name)."""
         try:
             validate_key(key)
         except InvalidBlobKeyError:
             return False
         if (time.time() if now is None else now) >= expires:
             return False
-        return hmac.compare_digest(self._signature(key, expires), signature)
+        return hmac.compare_digest(self._signature(key, expires, filename), signature)
 
 
 def local_blob_storage(settings: Settings) -> LocalBlobStorage:

@@ -31,7 +31,8 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 
 DESCRIPTION = (
     "Tenants, users, login with Ed25519 access tokens and rotating refresh tokens, "
-    "sessions, the audit log and self sign-up (the TenantOnboarding workflow)."
+    "sessions, the audit log, invitations (the UserInvitation workflow) and self sign-up "
+    "(the TenantOnboarding workflow)."
 )
 
 
@@ -40,8 +41,10 @@ def create_app(
     *,
     throttle_policy: ThrottlePolicy | None = None,
     temporal_client: Client | None = None,
+    invitation_task_queue: str | None = None,
 ) -> Litestar:
-    """`throttle_policy` and `temporal_client` let tests shorten delays or share a client."""
+    """`throttle_policy`, `temporal_client` and `invitation_task_queue` let tests shorten delays,
+    share a client, or send invitation workflows to a queue of their own."""
     settings = settings or Settings()
     register_catalog_dir(LOCALE_DIR)
     keys = SigningKeyStore.from_settings(settings)
@@ -66,6 +69,7 @@ def create_app(
                 policy=policy,
                 temporal=temporal,
                 key_set=key_set,
+                invitation_task_queue=invitation_task_queue,
             )
             try:
                 yield

@@ -33,6 +33,8 @@ class AuditAction(enum.StrEnum):
     TENANT_CREATED = "tenant_created"
     TENANT_UPDATED = "tenant_updated"
     TENANT_DEACTIVATED = "tenant_deactivated"
+    INVITATION_CREATED = "invitation_created"
+    INVITATION_ACCEPTED = "invitation_accepted"
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from api.identity.passwords import PasswordHasher
 from api.identity.service import (
     Actor,
     AuthService,
+    InvitationService,
     Origin,
     SignupService,
     TemporalGateway,
@@ -53,6 +54,7 @@ class IdentityRuntime:
     users: UserService
     auth: AuthService
     signups: SignupService
+    invitations: InvitationService
 
     @classmethod
     def build(
@@ -67,6 +69,7 @@ class IdentityRuntime:
         policy: ThrottlePolicy,
         temporal: TemporalGateway,
         key_set: KeySetProvider,
+        invitation_task_queue: str | None = None,
     ) -> IdentityRuntime:
         throttle = LoginThrottle(valkey, policy)
         session_tokens = SessionAccessTokens(valkey, denylist)
@@ -86,6 +89,11 @@ class IdentityRuntime:
             users=UserService(settings, hasher, session_tokens),
             auth=AuthService(settings, engine, hasher, issuer, throttle, session_tokens, key_set, denylist),
             signups=SignupService(settings, engine, hasher, throttle, temporal),
+            invitations=(
+                InvitationService(temporal)
+                if invitation_task_queue is None
+                else InvitationService(temporal, task_queue=invitation_task_queue)
+            ),
         )
 
     def tenant_scope(self, tenant_id: UUID | str) -> AbstractAsyncContextManager[Any]:

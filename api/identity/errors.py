@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from api.common.errors import (
     AuthenticationError,
+    BadRequestError,
     ConflictError,
     LockedError,
     NotFoundError,
     PermissionDeniedError,
+    ProblemError,
     RateLimitedError,
 )
 from api.common.i18n import N_
@@ -159,3 +161,66 @@ class RoleNotAllowedError(PermissionDeniedError):
 
     def __init__(self) -> None:
         super().__init__(N_("Your role does not allow this change."))
+
+
+# -- invitations: a token's holder learns the state of that one invitation, nothing else -------
+
+
+class InvalidInvitationError(BadRequestError):
+    """An unknown token, or one whose user or tenant can no longer use it: one answer for all."""
+
+    code = "invalid-invitation"
+    title = N_("Invalid invitation")
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_(
+                "This invitation is not valid. Check that the whole link or code was copied, "
+                "or ask an administrator of your organisation for a new invitation."
+            )
+        )
+
+
+class _InvitationGoneError(ProblemError):
+    """The invitation existed and can never be used again (RFC 9110: 410 Gone)."""
+
+    status = 410
+
+
+class InvitationExpiredError(_InvitationGoneError):
+    code = "invitation-expired"
+    title = N_("Invitation expired")
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_("This invitation has expired. Ask an administrator of your organisation for a new one.")
+        )
+
+
+class InvitationUsedError(_InvitationGoneError):
+    code = "invitation-used"
+    title = N_("Invitation already accepted")
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_("This invitation was already accepted. Sign in with your e-mail address and password.")
+        )
+
+
+class InvitationRevokedError(_InvitationGoneError):
+    code = "invitation-revoked"
+    title = N_("Invitation replaced")
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_("A newer invitation replaced this one. Use the link in the most recent invitation e-mail.")
+        )
+
+
+class UserNotInvitedError(ConflictError):
+    code = "user-not-invited"
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_("Only a user still waiting for an invitation (status INVITED) can get a new one.")
+        )

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from piccolo.custom_types import Combinable
 
-from api.identity.tables import RefreshToken, Session, Tenant, User
+from api.identity.tables import RefreshToken, Session, Tenant, User, UserInvitation, UserInvitationToken
 
 
 @dataclass(frozen=True)
@@ -530,3 +530,106 @@ async def mark_refresh_token_rotated(
     await RefreshToken.update({RefreshToken.rotated_at: now, RefreshToken.replaced_by: replaced_by}).where(
         (RefreshToken.tenant_id == tenant_id) & (RefreshToken.token_id == token_id)
     )
+
+
+# -- invitations -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InvitationRecord:
+    invitation_id: UUID
+    tenant_id: UUID
+    user_id: UUID
+    created_by: UUID | None
+    created_at: datetime
+    expires_at: datetime
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    revoked_reason: str | None
+
+
+_INVITATION_COLUMNS = (
+    UserInvitation.invitation_id,
+    UserInvitation.tenant_id,
+    UserInvitation.user_id,
+    UserInvitation.created_by,
+    UserInvitation.created_at,
+    UserInvitation.expires_at,
+    UserInvitation.accepted_at,
+    UserInvitation.revoked_at,
+    UserInvitation.revoked_reason,
+)
+
+
+def _invitation(row: Mapping[str, Any]) -> InvitationRecord:
+    return InvitationRecord(**{column: row[column] for column in InvitationRecord.__dataclass_fields__})
+
+
+async def get_invitation(
+    tenant_id: UUID, invitation_id: UUID, *, for_update: bool = False
+) -> InvitationRecord | None:
+    select = UserInvitation.select(*_INVITATION_COLUMNS).where(
+        (UserInvitation.tenant_id == tenant_id) & (UserInvitation.invitation_id == invitation_id)
+    )
+    if for_update:
+        select = select.lock_rows("UPDATE")
+    row = await select.first()
+    return None if row is None else _invitation(row)
+
+
+async def insert_invitation(
+    *,
+    invitation_id: UUID,
+    tenant_id: UUID,
+    user_id: UUID,
+    created_by: UUID | None,
+    created_at: datetime,
+    expires_at: datetime,
+) -> InvitationRecord:
+    await UserInvitation.insert(
+        UserInvitation(
+            invitation_id=invitation_id,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            created_by=created_by,
+            created_at=created_at,
+            expires_at=expires_at,
+        )
+    )
+    created = await get_invitation(tenant_id, invitation_id)
+    if created is None:
+        raise LookupError(f"invitation {invitation_id} vanished right after its insert")
+    return created
+
+
+async def revoke_open_invitations(
+    tenant_id: UUID, user_id: UUID, *, reason: str, now: datetime
+) -> list[UUID]:
+    """Close the user's invitations that are neither accepted nor revoked; returns their ids."""
+    rows = (
+        await UserInvitation.update({UserInvitation.revoked_at: now, UserInvitation.revoked_reason: reason})
+        .where(
+            (UserInvitation.tenant_id == tenant_id)
+            & (UserInvitation.user_id == user_id)
+            & UserInvitation.accepted_at.is_null()
+            & UserInvitation.revoked_at.is_null()
+        )
+        .returning(UserInvitation.invitation_id)
+    )
+    return [row["invitation_id"] for row in rows]
+
+
+async def mark_invitation_accepted(tenant_id: UUID, invitation_id: UUID, now: datetime) -> None:
+    await UserInvitation.update({UserInvitation.accepted_at: now}).where(
+        (UserInvitation.tenant_id == tenant_id) & (UserInvitation.invitation_id == invitation_id)
+    )
+
+
+async def find_invitation_token(token_hash: str) -> tuple[UUID, UUID] | None:
+    """Platform scope: an invitation token is opaque, so its tenant and invitation come from its digest."""
+    row = (
+        await UserInvitationToken.select(UserInvitationToken.tenant_id, UserInvitationToken.invitation_id)
+        .where(UserInvitationToken.token_hash == token_hash)
+        .first()
+    )
+    return None if row is None else (row["tenant_id"], row["invitation_id"])

@@ -16,6 +16,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CO
 from litestar.types import ControllerRouterHandler
 
 from api.common.auth import TokenClaims, current_claims
+from api.common.errors import ServiceUnavailableError
+from api.common.i18n import N_
 from api.common.pagination import Page, PageParams
 from api.identity import audit
 from api.identity.deps import IdentityRuntime
@@ -24,6 +26,8 @@ from api.identity.keys import PUBLISHED_KEYS
 from api.identity.schemas import (
     AuditEventOut,
     AuthTokens,
+    InvitationAcceptance,
+    InvitationOut,
     LoginRequest,
     PasswordChange,
     Plan,
@@ -181,7 +185,11 @@ class UserController(Controller):
     async def create_user(
         self, data: JSONBody[UserCreate], identity: Identity, actor: CurrentActor, origin: RequestOrigin
     ) -> Response[UserOut]:
-        """Create (with a password) or invite (without one) a user of the caller's tenant."""
+        """Create (with a password) or invite (without one) a user of the caller's tenant.
+
+        An invited user gets an e-mail with a link to choose a password, valid for 7 days; it is
+        sent by the UserInvitation workflow once the user is saved.
+        """
         draft = UserDraft(
             email=data.email,
             full_name=data.full_name,
@@ -191,6 +199,9 @@ class UserController(Controller):
         )
         async with identity.tenant_scope(actor.tenant_id):
             user = await identity.users.create_user(actor, draft, origin)
+            invitation = await identity.invitations.open_for_new_user(actor, user, origin)
+        if invitation is not None:
+            await identity.invitations.send(invitation)
         return Response(
             UserOut.from_record(user), status_code=201, headers={"Location": f"/v1/users/{user.user_id}"}
         )
@@ -244,6 +255,41 @@ class UserController(Controller):
         async with identity.tenant_scope(actor.tenant_id):
             user = await identity.users.deactivate_user(actor, user_id, origin)
         return UserOut.from_record(user)
+
+    @post(
+        "/{user_id:uuid}/invitations",
+        operation_id="resendInvitation",
+        guards=[managers_only],
+        status_code=HTTP_202_ACCEPTED,
+    )
+    async def resend_invitation(
+        self, user_id: FromPath[UUID], identity: Identity, actor: CurrentActor, origin: RequestOrigin
+    ) -> InvitationOut:
+        """E-mail an INVITED user a new invitation; the links of the older ones stop working now."""
+        async with identity.tenant_scope(actor.tenant_id):
+            invitation = await identity.invitations.resend(actor, user_id, origin)
+        if not await identity.invitations.send(invitation):
+            raise ServiceUnavailableError(
+                N_("The invitation was saved but cannot be e-mailed now. Please try again in a minute."),
+                retry_after=30,
+            )
+        return InvitationOut.from_record(invitation, identity.invitations.workflow_id(invitation))
+
+
+class InvitationController(Controller):
+    path = "/v1/invitations"
+    tags = ["invitations"]  # noqa: RUF012
+
+    @post("/accept", operation_id="acceptInvitation", status_code=HTTP_200_OK, opt=PUBLIC, security=[])
+    async def accept(
+        self, data: JSONBody[InvitationAcceptance], identity: Identity, origin: RequestOrigin
+    ) -> AuthTokens:
+        """Choose a password with the code of an invitation e-mail; the answer signs the user in.
+
+        The code works once, for 7 days, and only while it is the user's latest invitation.
+        """
+        issued = await identity.auth.accept_invitation(data.token, data.password, data.full_name, origin)
+        return _tokens(issued)
 
 
 class TenantController(Controller):
@@ -338,6 +384,8 @@ AuditActionName = Literal[
     "tenant_created",
     "tenant_updated",
     "tenant_deactivated",
+    "invitation_created",
+    "invitation_accepted",
 ]
 
 
@@ -409,6 +457,7 @@ ROUTE_HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
     MeController,
     UserController,
+    InvitationController,
     TenantController,
     SignupController,
     list_audit_events,

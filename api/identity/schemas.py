@@ -14,7 +14,7 @@ import msgspec
 
 from api.common.schemas import CamelStruct
 from api.identity.audit import AuditEvent
-from api.identity.repository import SessionRecord, TenantRecord, UserRecord
+from api.identity.repository import InvitationRecord, SessionRecord, TenantRecord, UserRecord
 from workflows.tenant_onboarding_types import OnboardingProgress
 
 Role = Literal["OWNER", "ADMIN", "MEMBER"]
@@ -151,6 +151,38 @@ class SessionOut(CamelStruct):
             user_agent=session.user_agent,
             ip_address=session.ip_address,
             current=str(session.session_id) == current_session_id,
+        )
+
+
+# -- invitations -------------------------------------------------------------------------------
+
+
+class InvitationAcceptance(InputStruct):
+    token: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    """The code from the invitation e-mail (also the ``token`` of its link)."""
+    password: NewSecret
+    full_name: Name | None = None
+    """The invited person may correct the name the administrator typed."""
+
+
+class InvitationOut(CamelStruct):
+    invitation_id: UUID
+    tenant_id: UUID
+    user_id: UUID
+    created_at: datetime
+    expires_at: datetime
+    workflow_id: str
+    """The UserInvitation workflow that e-mails it, as the Temporal UI shows it."""
+
+    @classmethod
+    def from_record(cls, invitation: InvitationRecord, workflow_id: str) -> InvitationOut:
+        return cls(
+            invitation_id=invitation.invitation_id,
+            tenant_id=invitation.tenant_id,
+            user_id=invitation.user_id,
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+            workflow_id=workflow_id,
         )
 
 

@@ -21,6 +21,7 @@ from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
+import structlog
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -37,14 +38,18 @@ from api.common.errors import (
 from api.common.i18n import N_, normalize_locale
 from api.common.settings import Settings
 from api.common.tenancy import platform_transaction, tenant_transaction
-from api.identity import audit, repository
+from api.identity import audit, invitations, repository
 from api.identity.audit import AuditAction
 from api.identity.database import identity_database
 from api.identity.errors import (
     AccountLockedError,
     EmailTakenError,
     InvalidCredentialsError,
+    InvalidInvitationError,
     InvalidRefreshTokenError,
+    InvitationExpiredError,
+    InvitationRevokedError,
+    InvitationUsedError,
     LastOwnerError,
     LoginDelayedError,
     RefreshTokenReusedError,
@@ -58,10 +63,11 @@ from api.identity.errors import (
     TooManyRequestsError,
     UserInactiveError,
     UserNotFoundError,
+    UserNotInvitedError,
     UserQuotaExceededError,
 )
 from api.identity.passwords import PasswordHasher, PasswordPolicyViolation, check_password_policy
-from api.identity.repository import SessionRecord, TenantRecord, UserRecord
+from api.identity.repository import InvitationRecord, SessionRecord, TenantRecord, UserRecord
 from api.identity.throttle import LoginThrottle, Refusal, account_key
 from api.identity.tokens import (
     AccessTokenIssuer,
@@ -72,7 +78,7 @@ from api.identity.tokens import (
     new_refresh_token,
 )
 from temporal.client import connect_client
-from temporal.search_attributes import REQUEST_TYPE, TENANT_ID
+from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
 from workflows.tenant_onboarding_types import (
     REQUEST_TYPE as ONBOARDING_REQUEST_TYPE,
 )
@@ -84,6 +90,10 @@ from workflows.tenant_onboarding_types import (
     default_domain,
     onboarding_workflow_id,
 )
+from workflows.user_invitation_types import REQUEST_TYPE as INVITATION_REQUEST_TYPE
+from workflows.user_invitation_types import TASK_QUEUE as INVITATION_TASK_QUEUE
+from workflows.user_invitation_types import WORKFLOW_NAME as INVITATION_WORKFLOW_NAME
+from workflows.user_invitation_types import InvitationRequest, invitation_workflow_id
 
 # -- vocabulary --------------------------------------------------------------------------------
 
@@ -111,6 +121,13 @@ _DOMAIN_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_PATTERN = re.compile(rf"^[^@\s\x00-\x1f]{{1,64}}@{_DOMAIN_LABEL}(?:\.{_DOMAIN_LABEL})+$")
 MAX_REFRESH_TOKEN_LENGTH = 128
 SIGNUP_QUERY_TIMEOUT = timedelta(seconds=2)
+INVITATION_TTL = timedelta(days=7)
+INVITATION_WORKFLOW_TIMEOUT = timedelta(days=2)
+"""The workflow's whole life: a day of retried sends at most, and then some for a worker backlog."""
+TEMPORAL_CONNECT_TIMEOUT_SECONDS = 3.0
+TEMPORAL_START_TIMEOUT = timedelta(seconds=5)
+
+logger = structlog.get_logger(__name__)
 
 
 def _now() -> datetime:
@@ -610,6 +627,130 @@ class UserService:
         return updated
 
 
+# -- invitations -------------------------------------------------------------------------------
+
+
+class InvitationService:
+    """Invitations of INVITED users: opened with the user or again on request, then e-mailed.
+
+    `open_for_new_user` and `resend` run inside the request's tenant transaction. `send` runs
+    once that transaction has committed, since the workflow's activity must find the row; it
+    starts UserInvitation, which draws the token, stores its hash and sends the e-mail.
+    """
+
+    def __init__(
+        self,
+        temporal: TemporalGateway,
+        *,
+        task_queue: str = INVITATION_TASK_QUEUE,
+        ttl: timedelta = INVITATION_TTL,
+    ) -> None:
+        self._temporal = temporal
+        self.task_queue = task_queue
+        """Where the workflows start; tests point it at a queue of their own."""
+        self.ttl = ttl
+
+    async def open_for_new_user(
+        self, actor: Actor, user: UserRecord, origin: Origin
+    ) -> InvitationRecord | None:
+        """The first invitation of a user just created without a password; None for any other user."""
+        if user.status != INVITED:
+            return None
+        return await self._open(actor, user, origin, resent=False)
+
+    async def resend(self, actor: Actor, user_id: UUID, origin: Origin) -> InvitationRecord:
+        """A new invitation for a user still INVITED; every older one stops working now.
+
+        The user row is locked, so two resends at once take turns and only the last stays open.
+        """
+        if not actor.is_manager:
+            raise RoleNotAllowedError()
+        target = await repository.get_user(actor.tenant_id, user_id, for_update=True)
+        if target is None:
+            raise UserNotFoundError()
+        if not (actor.is_owner or target.role != OWNER):  # only an OWNER touches an OWNER
+            raise RoleNotAllowedError()
+        if target.status != INVITED:
+            raise UserNotInvitedError()
+        return await self._open(actor, target, origin, resent=True)
+
+    async def _open(
+        self, actor: Actor, user: UserRecord, origin: Origin, *, resent: bool
+    ) -> InvitationRecord:
+        now = _now()
+        superseded = await repository.revoke_open_invitations(
+            actor.tenant_id, user.user_id, reason="superseded", now=now
+        )
+        invitation = await repository.insert_invitation(
+            invitation_id=uuid.uuid4(),
+            tenant_id=actor.tenant_id,
+            user_id=user.user_id,
+            created_by=actor.user_id,
+            created_at=now,
+            expires_at=now + self.ttl,
+        )
+        await audit.record(
+            AuditAction.INVITATION_CREATED,
+            actor.tenant_id,
+            actor=actor.user_id,
+            target=user.user_id,
+            ip=origin.ip,
+            details={
+                "invitationId": str(invitation.invitation_id),
+                "expiresAt": invitation.expires_at.isoformat(),
+                "resent": resent,
+                "revoked": [str(invitation_id) for invitation_id in superseded],
+            },
+        )
+        return invitation
+
+    @staticmethod
+    def workflow_id(invitation: InvitationRecord) -> str:
+        return invitation_workflow_id(
+            str(invitation.tenant_id), str(invitation.user_id), str(invitation.invitation_id)
+        )
+
+    async def send(self, invitation: InvitationRecord) -> bool:
+        """Start the invitation's UserInvitation workflow; False, logged, when Temporal is out of reach.
+
+        The invitation stays open either way, so a later resend can still reach the user.
+        """
+        try:
+            client = await asyncio.wait_for(self._temporal.client(), TEMPORAL_CONNECT_TIMEOUT_SECONDS)
+            await client.start_workflow(
+                INVITATION_WORKFLOW_NAME,
+                InvitationRequest(
+                    tenant_id=str(invitation.tenant_id),
+                    user_id=str(invitation.user_id),
+                    invitation_id=str(invitation.invitation_id),
+                ),
+                id=self.workflow_id(invitation),
+                task_queue=self.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                execution_timeout=INVITATION_WORKFLOW_TIMEOUT,
+                search_attributes=TypedSearchAttributes(
+                    [
+                        SearchAttributePair(TENANT_ID, str(invitation.tenant_id)),
+                        SearchAttributePair(USER_ID, str(invitation.user_id)),
+                        SearchAttributePair(REQUEST_TYPE, INVITATION_REQUEST_TYPE),
+                    ]
+                ),
+                rpc_timeout=TEMPORAL_START_TIMEOUT,
+            )
+        except WorkflowAlreadyStartedError:
+            return True
+        except Exception as exc:  # a user is never lost because Temporal is down: it stays INVITED
+            logger.warning(
+                "invitation e-mail not started; a resend will send a new one",
+                tenant_id=str(invitation.tenant_id),
+                user_id=str(invitation.user_id),
+                invitation_id=str(invitation.invitation_id),
+                error=repr(exc),
+            )
+            return False
+        return True
+
+
 # -- authentication ----------------------------------------------------------------------------
 
 
@@ -759,6 +900,7 @@ class AuthService:
             roles=(user.role,),
             session_id=session_id,
             locale=user.locale,
+            plan=tenant.plan,
         )
 
     # -- refresh -------------------------------------------------------------------------------
@@ -848,6 +990,92 @@ class AuthService:
         await repository.touch_session(tenant.tenant_id, session.session_id, now)
         access = self._issuer.issue(self._subject(tenant, user, session.session_id))
         return IssuedTokens(access, refresh_token, user.user_id, tenant.tenant_id, session.session_id)
+
+    # -- invitations ---------------------------------------------------------------------------
+    async def accept_invitation(
+        self, token: str, password: str, full_name: str | None, origin: Origin
+    ) -> IssuedTokens:
+        """Set an invited user's password, spend the invitation and sign the user in.
+
+        The token names one invitation, so its holder learns that invitation's state (expired,
+        accepted, replaced) and nothing about any other user. Like login, the password is
+        hashed outside any transaction, and the invitation is checked again under a row lock
+        afterwards, so two acceptances of one token cannot both succeed.
+        """
+        if refusal := await self._throttle.count_invitation_request(origin.ip or "unknown"):
+            raise _refusal_error(refusal)
+        if not token or len(token) > invitations.MAX_TOKEN_LENGTH:
+            raise InvalidInvitationError()
+        async with platform_transaction(self._engine):
+            found = await repository.find_invitation_token(invitations.hash_invitation_token(token))
+        if found is None:
+            raise InvalidInvitationError()
+        tenant_id, invitation_id = found
+        async with tenant_transaction(self._engine, tenant_id):
+            invitation = await self._open_invitation(tenant_id, invitation_id)
+            invited = await repository.get_user(tenant_id, invitation.user_id)
+        if invited is None:
+            raise InvalidInvitationError()
+        raise_if_invalid([password_error(password, invited.email)])
+        password_hash = await self._hasher.hash(password)
+        async with tenant_transaction(self._engine, tenant_id):
+            # The user's row first, then the invitation's (the order a resend takes them in), so
+            # every check below reads what the last acceptance or resend committed.
+            user = await repository.get_user(tenant_id, invited.user_id, for_update=True)
+            await self._open_invitation(tenant_id, invitation_id, for_update=True)
+            tenant = await repository.get_tenant(tenant_id)
+            if user is None or tenant is None or user.status != INVITED or tenant.status != ACTIVE:
+                raise InvalidInvitationError()
+            now = _now()
+            changes: dict[str, Any] = {
+                "password_hash": password_hash,
+                "password_changed_at": now,
+                "status": ACTIVE,
+                "last_login_at": now,
+            }
+            if full_name is not None:
+                changes["full_name"] = full_name
+            activated = await repository.update_user(tenant_id, user.user_id, changes, now)
+            if activated is None:
+                raise InvalidInvitationError()
+            await repository.mark_invitation_accepted(tenant_id, invitation_id, now)
+            issued = await self._open_session(tenant, activated, origin, now)
+            await audit.record(
+                AuditAction.INVITATION_ACCEPTED,
+                tenant_id,
+                actor=user.user_id,
+                target=user.user_id,
+                ip=origin.ip,
+                details={
+                    "invitationId": str(invitation_id),
+                    "sessionId": str(issued.session_id),
+                    "fullNameChanged": full_name is not None and full_name != user.full_name,
+                },
+            )
+        await self._session_tokens.remember(issued.session_id, issued.access)
+        return issued
+
+    @staticmethod
+    async def _open_invitation(
+        tenant_id: UUID, invitation_id: UUID, *, for_update: bool = False
+    ) -> InvitationRecord:
+        """The invitation while it is open, or the problem that says why it cannot be used."""
+        invitation = await repository.get_invitation(tenant_id, invitation_id, for_update=for_update)
+        if invitation is None:
+            raise InvalidInvitationError()
+        closed = invitations.closed_reason(
+            accepted_at=invitation.accepted_at,
+            revoked_at=invitation.revoked_at,
+            expires_at=invitation.expires_at,
+            now=_now(),
+        )
+        if closed == invitations.ACCEPTED:
+            raise InvitationUsedError()
+        if closed == invitations.REVOKED:
+            raise InvitationRevokedError()
+        if closed == invitations.EXPIRED:
+            raise InvitationExpiredError()
+        return invitation
 
     async def validate(self, token: str) -> TokenStatus:
         """The seed's validateToken: what another service would conclude from this token."""

@@ -82,4 +82,35 @@ class AuditLog(Table, tablename="audit_log"):
     created_at = Timestamptz(default=TimestamptzNow())
 
 
-IDENTITY_TABLES: tuple[type[Table], ...] = (Tenant, User, Session, RefreshToken, AuditLog)
+class UserInvitation(Table, tablename="user_invitations"):
+    """An invitation to set a password; open until accepted, revoked or past ``expires_at``."""
+
+    invitation_id = UUID(primary_key=True)
+    tenant_id = UUID()
+    user_id = UUID()
+    created_by = UUID(null=True, default=None)
+    created_at = Timestamptz(default=TimestamptzNow())
+    expires_at = Timestamptz()
+    accepted_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    revoked_reason = Varchar(length=40, null=True, default=None)
+
+
+class UserInvitationToken(Table, tablename="user_invitation_tokens"):
+    """The digest of a token issued for an invitation; the token itself is only in the e-mail."""
+
+    token_hash = Varchar(length=64, primary_key=True, secret=True)
+    tenant_id = UUID()
+    invitation_id = UUID()
+    created_at = Timestamptz(default=TimestamptzNow())
+
+
+IDENTITY_TABLES: tuple[type[Table], ...] = (
+    Tenant,
+    User,
+    Session,
+    RefreshToken,
+    AuditLog,
+    UserInvitation,
+    UserInvitationToken,
+)

@@ -6,7 +6,9 @@ Two kinds of counters:
   account waits a delay that doubles each time; at ``login_max_failures`` it is locked for
   ``login_lockout_seconds``. A success clears the account's counter, never the address's,
   so mixing in a login of one's own does not reset a password-guessing run.
-- fixed-window request counts: logins per address per minute, sign-ups per address per hour.
+- fixed-window request counts: logins per address per minute, sign-ups per address per hour,
+  and invitation acceptances per address per minute (as many as logins, counted apart: each
+  one hashes a password too).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class ThrottlePolicy:
     address_max_failures: int
     login_rate_per_minute: int
     signup_rate_per_hour: int
+    invitation_rate_per_minute: int
     delay_after_failures: int = 3
     first_delay_seconds: float = 1.0
     max_delay_seconds: float = 60.0
@@ -44,6 +47,7 @@ class ThrottlePolicy:
             address_max_failures=settings.login_max_failures * ADDRESS_FAILURE_FACTOR,
             login_rate_per_minute=settings.login_rate_per_minute,
             signup_rate_per_hour=settings.signup_rate_per_hour,
+            invitation_rate_per_minute=settings.login_rate_per_minute,
         )
 
     def without_delays(self) -> ThrottlePolicy:
@@ -112,6 +116,9 @@ class LoginThrottle:
 
     async def count_signup_request(self, address: str) -> Refusal | None:
         return await self._window_count("signup", address, self.policy.signup_rate_per_hour, 3600)
+
+    async def count_invitation_request(self, address: str) -> Refusal | None:
+        return await self._window_count("invitation", address, self.policy.invitation_rate_per_minute, 60)
 
     async def refusal(self, account: str, address: str) -> Refusal | None:
         """Locked or still waiting out the growing delay: refuse before hashing anything."""

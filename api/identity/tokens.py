@@ -49,6 +49,8 @@ class AccessTokenSubject:
     session_id: UUID
     locale: str | None
     """The user's own choice only: without one, each request's Accept-Language decides."""
+    plan: str | None = None
+    """The tenant's subscription plan: services enforce its quotas without asking identity."""
 
 
 class AccessTokenIssuer:
@@ -72,6 +74,7 @@ class AccessTokenIssuer:
             "exp": expires_at,
             "sid": str(subject.session_id),
             "locale": subject.locale,
+            "plan": subject.plan,
         }
         signing = self._keys.signing_key()
         header = {"alg": SIGNING_ALGORITHM, "typ": ACCESS_TOKEN_TYPE, "kid": signing.kid}

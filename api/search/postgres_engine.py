@@ -1,25 +1,28 @@
 # ruff: noqa: S608 - statements join constant SQL and numbered placeholders; values are always bound
-"""The embedded search engine: PostgreSQL full text, trigrams and GIN indexes in database ``search``.
+"""The embedded search engine: PostgreSQL full text and trigrams in database ``search``.
 
-Every statement runs as the application role inside `tenant_transaction`, so row-level
-security confines it to one tenant; only reconciliation and reindexing use a platform scope.
-Text is folded by the database's own IMMUTABLE ``search_key`` (unaccent + lowercase) on both
-sides, so "programacao" meets "Programação". A query word that is neither a word nor the start
-of a word of the tenant's lexicon is corrected to lexicon words within OpenSearch's AUTO edit
-distance (transpositions count once), found through the trigram index: "pyhton" -> "python".
+Every statement runs as the application role with the tenant set, so row-level security
+confines it to one tenant: writes inside `tenant_transaction`, a search as one statement that
+sets the tenant itself (see `_search_sql`); only reconciliation and reindexing use a platform
+scope. Text is folded by the database's own IMMUTABLE ``search_key`` (unaccent + lowercase) on
+both sides, so "programacao" meets "Programação". A query word that is neither a word nor the
+start of a word of the tenant's lexicon is corrected to lexicon words within OpenSearch's AUTO
+edit distance (transpositions count once), ranked by trigram similarity: "pyhton" -> "python".
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
+from uuid import UUID
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from api.common.settings import Settings
-from api.common.tenancy import platform_transaction, tenant_transaction
+from api.common.tenancy import current_tenant_id, platform_transaction, tenant_transaction
 from api.search.engine import (
     FRAMEWORK_FACET_SIZE,
     HIGHLIGHT_END,
@@ -50,6 +53,12 @@ HEADLINE_OPTIONS = (
     "FragmentDelimiter= … "
 )
 NAME_HEADLINE_OPTIONS = f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, HighlightAll=true"
+
+HIT_COLUMNS = (
+    "h.poc_id, h.user_id, h.name, h.description, h.repository_url, h.language, h.is_public, h.tags,"
+    " h.frameworks, h.created_at, h.updated_at, h.version, h.thumbnail_key"
+)
+"""What a hit carries, in `_hit`'s order, followed by its score and highlights."""
 
 DOCUMENT_COLUMNS = (
     "tenant_id, poc_id, version, deleted, user_id, name, description, repository_url, language,"
@@ -105,21 +114,6 @@ ON CONFLICT (tenant_id, poc_id) DO UPDATE SET
   tags = '{{}}', frameworks = '{{}}', thumbnail_key = NULL, is_public = FALSE, indexed_at = now()
 WHERE d.version < EXCLUDED.version
 RETURNING d.version
-"""
-
-WORD_CANDIDATES_SQL = """
-SELECT word, search_key(word) AS key,
-  EXISTS (
-    SELECT 1 FROM search_terms t
-    WHERE t.tenant_id = $1 AND t.term LIKE search_key(word) || '%'
-  ) AS known,
-  ARRAY(
-    SELECT t.term FROM search_terms t
-    WHERE t.tenant_id = $1 AND t.term % search_key(word)
-    ORDER BY similarity(t.term, search_key(word)) DESC, t.term
-    LIMIT $3
-  ) AS candidates
-FROM unnest($2::text[]) AS word
 """
 
 REINDEX_BATCH_SQL = f"""
@@ -198,7 +192,7 @@ class PostgresSearchEngine:
 
     def __init__(self, dsn: str, *, pool_min: int = 2, pool_max: int = 10) -> None:
         self.dsn = dsn
-        self._pool_size = (pool_min, pool_max)
+        self._pool_size = (min(pool_min, pool_max), pool_max)
         self.engine = PostgresEngine(config={"dsn": dsn}, log_queries=False)
 
     @classmethod
@@ -210,7 +204,9 @@ class PostgresSearchEngine:
         )
 
     async def start(self) -> None:
-        await self.engine.start_connection_pool(min_size=self._pool_size[0], max_size=self._pool_size[1])
+        await self.engine.start_connection_pool(
+            min_size=self._pool_size[0], max_size=self._pool_size[1], reset=_keep_session
+        )
 
     async def close(self) -> None:
         await self.engine.close_connection_pool()
@@ -270,19 +266,32 @@ class PostgresSearchEngine:
     # -- queries ---------------------------------------------------------------------------
 
     async def search(self, query: SearchQuery) -> SearchResult:
-        async with tenant_transaction(self.engine, query.tenant_id) as transaction:
-            connection = transaction.connection
-            word_groups = await self._word_groups(connection, query.tenant_id, query.text)
-            sql, args = self._page_sql(query, word_groups)
-            rows = await connection.fetch(sql, *args)
-            total = int(rows[0]["total"]) if rows else 0
-            if not rows and query.offset > 0:
-                count_sql, count_args = self._count_sql(query, word_groups)
-                total = int(await connection.fetchval(count_sql, *count_args))
-            facets = Facets()
-            if query.with_facets and total > 0:
-                facets = await self._facets(connection, query, word_groups)
-        return SearchResult(hits=[self._hit(row) for row in rows], total=total, facets=facets)
+        """One statement per search; a second only when a word must be corrected first.
+
+        The first statement checks the query words against the tenant's lexicon and, when
+        every word is known (or has nothing to be corrected to), already answers: hits, total,
+        facets and highlights. Otherwise it answers only the correction candidates, which are
+        filtered here by edit distance, and the corrected search follows.
+        """
+        words = query_words(query.text)
+        token = current_tenant_id.set(UUID(query.tenant_id))
+        try:
+            async with self._connection() as connection:
+                sql, args = self._search_sql(query, [[word] for word in words], check_lexicon=bool(words))
+                row = await connection.fetchrow(sql, *args)
+                if row is not None and row["corrections"] is not None:
+                    groups = _corrected_groups(words, row["corrections"])
+                    sql, args = self._search_sql(query, groups, check_lexicon=False)
+                    row = await connection.fetchrow(sql, *args)
+        finally:
+            current_tenant_id.reset(token)
+        if row is None:  # pragma: no cover - the statement always answers one row
+            return SearchResult(hits=[], total=0, facets=Facets())
+        return SearchResult(
+            hits=[_hit(record) for record in row["hits"]],
+            total=int(row["total"]),
+            facets=_facets(row["facet_values"], row["facet_counts"]),
+        )
 
     async def suggest(self, query: SuggestionQuery) -> list[str]:
         prefix = query.prefix.strip()
@@ -330,45 +339,38 @@ class PostgresSearchEngine:
             )
             return [str(row["name"]) for row in rows]
 
-    async def _word_groups(
-        self, connection: asyncpg.Connection, tenant_id: str, text: str | None
-    ) -> list[list[str]]:
-        """Each query word with the lexicon words it may be a misspelling of."""
-        words = query_words(text)
-        if not words:
-            return []
-        await connection.execute(
-            "SELECT set_config('pg_trgm.similarity_threshold', $1, true)", TRIGRAM_THRESHOLD
-        )
-        rows = await connection.fetch(WORD_CANDIDATES_SQL, tenant_id, words, CANDIDATES_PER_WORD)
-        groups: list[list[str]] = []
-        for row in rows:
-            key = str(row["key"])
-            group = [str(row["word"])]
-            budget = allowed_edits(key)
-            if not row["known"] and budget:
-                group.extend(
-                    candidate
-                    for candidate in row["candidates"]
-                    if edit_distance(key, candidate, limit=budget) <= budget
-                )
-            groups.append(group)
-        return groups
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection with no transaction: the search statement scopes itself."""
+        pool = self.engine.pool
+        if pool is None:
+            connection = await self.engine.get_new_connection()
+            try:
+                yield connection
+            finally:
+                await connection.close()
+            return
+        async with pool.acquire() as connection:
+            yield connection
 
-    def _filters(self, query: SearchQuery, bind: _Sql) -> list[str]:
-        clauses = [
-            f"d.tenant_id = {bind(query.tenant_id)}",
-            "NOT d.deleted",
-            f"(d.user_id = {bind(query.viewer_id)} OR d.is_public)",
-        ]
+    def _filters(self, query: SearchQuery, bind: _Sql) -> tuple[list[str], list[str]]:
+        """Columns of ``scope`` (filter values folded once) and the clauses the client asked for.
+
+        Folding a list of values with ``search_keys`` in ``scope`` evaluates it once per
+        statement; inside the WHERE clause of a prepared statement it would run per row.
+        """
+        folded: list[str] = []
+        clauses: list[str] = []
         if query.languages:
-            clauses.append(f"d.language_key = ANY(search_keys({bind(list(query.languages))}::text[]))")
+            folded.append(f"search_keys({bind(list(query.languages))}::text[]) AS languages")
+            clauses.append("d.language_key = ANY(scope.languages)")
         if query.tags:
-            operator = "@>" if query.tags_mode == "all" else "&&"
-            clauses.append(f"d.tag_keys {operator} search_keys({bind(list(query.tags))}::text[])")
+            folded.append(f"search_keys({bind(list(query.tags))}::text[]) AS tags")
+            clauses.append(f"d.tag_keys {'@>' if query.tags_mode == 'all' else '&&'} scope.tags")
         if query.frameworks:
+            folded.append(f"search_keys({bind(list(query.frameworks))}::text[]) AS frameworks")
             operator = "@>" if query.frameworks_mode == "all" else "&&"
-            clauses.append(f"d.framework_keys {operator} search_keys({bind(list(query.frameworks))}::text[])")
+            clauses.append(f"d.framework_keys {operator} scope.frameworks")
         if query.owner_id is not None:
             clauses.append(f"d.user_id = {bind(query.owner_id)}::uuid")
         if query.is_public is not None:
@@ -377,7 +379,7 @@ class PostgresSearchEngine:
             clauses.append(f"d.created_at >= {bind(query.created_from)}")
         if query.created_to is not None:
             clauses.append(f"d.created_at < {bind(query.created_to)}")
-        return clauses
+        return folded, clauses
 
     def _text_query(self, word_groups: list[list[str]], bind: _Sql) -> str:
         """A tsquery: every group must match, any word of a group may."""
@@ -396,117 +398,138 @@ class PostgresSearchEngine:
             " AS item(word, position, prefix) GROUP BY position) AS groups)"
         )
 
-    def _matched(
-        self, query: SearchQuery, word_groups: list[list[str]], bind: _Sql, *, highlight: bool = False
-    ) -> tuple[str, str, list[str]]:
-        """The CTE prefix, FROM list and WHERE clauses of the rows a query matches."""
-        clauses = self._filters(query, bind)
-        if not word_groups:
-            return "", f"{TABLE} AS d", clauses
-        columns = f"{self._text_query(word_groups, bind)} AS query"
-        if highlight:
-            words = [word for group in word_groups for word in group]
-            columns += f", search_highlight_query({bind(words)}::text[]) AS highlight"
-        clauses.append("d.search_vector @@ q.query")
-        return f"WITH q AS MATERIALIZED (SELECT {columns})", f"{TABLE} AS d, q", clauses
+    def _search_sql(
+        self, query: SearchQuery, word_groups: list[list[str]], *, check_lexicon: bool
+    ) -> tuple[str, list[Any]]:
+        """The whole search as one statement: scope, (lexicon check,) matches, page, facets.
 
-    def _count_sql(self, query: SearchQuery, word_groups: list[list[str]]) -> tuple[str, list[Any]]:
+        The tenant is set by the statement's first CTE, and every read of a table sits in a
+        LATERAL subquery that depends on it (``OFFSET 0`` keeps PostgreSQL from flattening
+        it), so row-level security filters each read by that tenant. ``set_config(..., true)``
+        ends with the statement's own transaction: the pooled connection keeps nothing.
+        Matches are read once, narrow (id, sort keys, facet values), into ``matched``;
+        the total and the facets count it, the page sorts it, and only the page's rows are
+        read in full, scored (unless sorted by relevance already) and highlighted.
+        """
         bind = _Sql()
-        cte, source, clauses = self._matched(query, word_groups, bind)
-        return f"{cte} SELECT count(*) FROM {source} WHERE {' AND '.join(clauses)}", bind.args
-
-    def _page_sql(self, query: SearchQuery, word_groups: list[list[str]]) -> tuple[str, list[Any]]:
-        bind = _Sql()
-        highlight = bool(word_groups) and query.with_highlights
-        cte, source, clauses = self._matched(query, word_groups, bind, highlight=highlight)
-        score = f"ts_rank_cd('{RANK_WEIGHTS}', d.search_vector, q.query)" if word_groups else "NULL::real"
-        sort = query.sort if word_groups or query.sort != "relevance" else "newest"
+        viewer = bind(query.viewer_id)
+        scope = [f"set_config('app.tenant_id', {bind(query.tenant_id)}::text, true)::uuid AS tenant_id"]
+        if check_lexicon:  # for the % operator of the correction candidates
+            scope.append(
+                f"set_config('pg_trgm.similarity_threshold', '{TRIGRAM_THRESHOLD}', true) AS threshold"
+            )
+        folded, clauses = self._filters(query, bind)
+        ctes = [f"scope AS MATERIALIZED (SELECT {', '.join([*scope, *folded])})"]
+        has_text = bool(word_groups)
+        highlight = has_text and query.with_highlights
+        sort = query.sort if has_text or query.sort != "relevance" else "newest"
+        gate = ""
+        if check_lexicon:
+            ctes.append(self._lexicon_ctes(word_groups, bind))
+            gate = " WHERE (SELECT ready FROM gate)"
+        sources = "scope"
+        if has_text:
+            columns = f"{self._text_query(word_groups, bind)} AS query"
+            if highlight:
+                words = [word for group in word_groups for word in group]
+                columns += f", search_highlight_query({bind(words)}::text[]) AS highlight"
+            ctes.append(f"q AS MATERIALIZED (SELECT {columns})")
+            clauses.append("d.search_vector @@ q.query")
+            sources = "scope, q"
+        matched_columns = ["d.poc_id", "d.created_at"]
+        if sort == "name":
+            matched_columns.append("d.name_key")
+        if sort == "relevance":
+            matched_columns.append(f"ts_rank_cd('{RANK_WEIGHTS}', d.search_vector, q.query) AS score")
+        if query.with_facets:
+            matched_columns.append("d.facet_values")
+        # Visible = public, or the viewer's own: two disjoint index ranges, so rows the viewer
+        # may not see are never read from the table.
+        select = f"SELECT {', '.join(matched_columns)} FROM {TABLE} AS d WHERE d.tenant_id = scope.tenant_id"
+        public = " AND ".join(["NOT d.deleted", "d.is_public", *clauses])
+        own = " AND ".join(["NOT d.deleted", f"d.user_id = {viewer}::uuid", "NOT d.is_public", *clauses])
+        ctes.append(
+            f"matched AS MATERIALIZED (SELECT m.* FROM {sources}, LATERAL ("
+            f"{select} AND {public} UNION ALL {select} AND {own} OFFSET 0) AS m{gate})"
+        )
         order = {
             "relevance": ["score DESC", "created_at DESC", "poc_id"],
             "newest": ["created_at DESC", "poc_id"],
             "name": ["name_key", "created_at DESC", "poc_id"],
         }[sort]
-        inner_order = ", ".join(item if item.startswith("score") else f"d.{item}" for item in order)
-        page = (
-            "SELECT d.poc_id, d.user_id, d.name, d.name_key, d.description, d.repository_url, d.language,"
-            " d.is_public, d.tags, d.frameworks, d.created_at, d.updated_at, d.version, d.thumbnail_key,"
-            f" {score} AS score, count(*) OVER () AS total"
-            f" FROM {source} WHERE {' AND '.join(clauses)}"
-            f" ORDER BY {inner_order} LIMIT {bind(query.limit)} OFFSET {bind(query.offset)}"
+        keys = ", ".join(dict.fromkeys(item.split()[0] for item in order))
+        ctes.append(
+            f"page AS MATERIALIZED (SELECT {keys} FROM matched ORDER BY {', '.join(order)}"
+            f" LIMIT {bind(query.limit)} OFFSET {bind(query.offset)})"
         )
-        outer_order = ", ".join(f"page.{item}" for item in order)
+        if sort == "relevance":
+            score = "page.score"
+        elif has_text:
+            score = f"ts_rank_cd('{RANK_WEIGHTS}', h.search_vector, q.query)"
+        else:
+            score = "NULL::real"
         if highlight:
-            return (
-                f"{cte} SELECT page.*,"
-                " CASE WHEN to_tsvector('search_highlight', page.name) @@ q.highlight"
-                f" THEN ts_headline('search_highlight', page.name, q.highlight, '{NAME_HEADLINE_OPTIONS}')"
-                " END AS name_highlight,"
-                " CASE WHEN to_tsvector('search_highlight', coalesce(page.description, '')) @@ q.highlight"
-                " THEN ts_headline('search_highlight', page.description, q.highlight,"
-                f" '{HEADLINE_OPTIONS}') END AS description_highlight"
-                f" FROM ({page}) AS page, q ORDER BY {outer_order}",
-                bind.args,
+            # ts_headline marks every word matching the query; a field without a mark has no
+            # match, and `_hit` leaves it out (no separate to_tsvector(...) @@ test per field).
+            name_highlight = (
+                f"ts_headline('search_highlight', h.name, q.highlight, '{NAME_HEADLINE_OPTIONS}')"
             )
+            description_highlight = (
+                f"ts_headline('search_highlight', h.description, q.highlight, '{HEADLINE_OPTIONS}')"
+            )
+        else:
+            name_highlight = description_highlight = "NULL::text"
+        hits = (
+            f"ARRAY(SELECT ROW({HIT_COLUMNS}, {score}, {name_highlight}, {description_highlight})"
+            f" FROM {'page, q' if has_text else 'page'}, scope, LATERAL ("
+            f" SELECT d.* FROM {TABLE} AS d WHERE d.tenant_id = scope.tenant_id AND d.poc_id = page.poc_id"
+            f" OFFSET 0) AS h ORDER BY {', '.join(f'page.{item}' for item in order)})"
+        )
+        corrections = (
+            "CASE WHEN NOT (SELECT ready FROM gate) THEN"
+            " ARRAY(SELECT ROW(f.position, f.key, f.candidates) FROM fuzzy AS f ORDER BY f.position) END"
+            if check_lexicon
+            else "NULL::record[]"
+        )
+        if query.with_facets:
+            facets_from = (
+                " FROM (SELECT array_agg(value) AS facet_values, array_agg(hits) AS facet_counts"
+                " FROM (SELECT value, count(*) AS hits FROM (SELECT unnest(matched.facet_values) AS value"
+                " FROM matched) AS listed GROUP BY value) AS buckets) AS f"
+            )
+            facet_columns = "f.facet_values, f.facet_counts"
+        else:
+            facets_from = ""
+            facet_columns = "NULL::text[] AS facet_values, NULL::bigint[] AS facet_counts"
+        sql = (
+            f"WITH {', '.join(ctes)}"
+            f" SELECT (SELECT count(*) FROM matched) AS total, {facet_columns}, {hits} AS hits,"
+            f" {corrections} AS corrections{facets_from}"
+        )
+        return sql, bind.args
+
+    def _lexicon_ctes(self, word_groups: list[list[str]], bind: _Sql) -> str:
+        """Which typed words are (the start of) a lexicon word, and candidates for the others.
+
+        Candidates are looked up only for unknown words long enough to have a typo budget;
+        ``gate`` is false when any of them has one, and the search waits for the correction.
+        """
+        words = [group[0] for group in word_groups]
         return (
-            f"{cte} SELECT page.*, NULL::text AS name_highlight, NULL::text AS description_highlight"
-            f" FROM ({page}) AS page ORDER BY {outer_order}",
-            bind.args,
-        )
-
-    async def _facets(
-        self, connection: asyncpg.Connection, query: SearchQuery, word_groups: list[list[str]]
-    ) -> Facets:
-        bind = _Sql()
-        cte, source, clauses = self._matched(query, word_groups, bind)
-        matched = f"SELECT d.language, d.tags, d.frameworks FROM {source} WHERE {' AND '.join(clauses)}"
-        prefix = f"{cte}, matched AS ({matched})" if cte else f"WITH matched AS ({matched})"
-        rows = await connection.fetch(
-            f"""
-            {prefix}
-            SELECT 'languages' AS facet, language AS value, count(*) AS hits
-              FROM matched WHERE language IS NOT NULL GROUP BY language
-            UNION ALL
-            SELECT 'tags', tag, count(*) FROM matched, unnest(tags) AS tag GROUP BY tag
-            UNION ALL
-            SELECT 'frameworks', framework, count(*) FROM matched, unnest(frameworks) AS framework
-              GROUP BY framework
-            """,
-            *bind.args,
-        )
-        buckets: dict[str, list[FacetBucket]] = {"languages": [], "tags": [], "frameworks": []}
-        for row in rows:
-            buckets[row["facet"]].append(FacetBucket(value=str(row["value"]), count=int(row["hits"])))
-        sizes = {"languages": LANGUAGE_FACET_SIZE, "tags": TAG_FACET_SIZE, "frameworks": FRAMEWORK_FACET_SIZE}
-        for name, values in buckets.items():
-            values.sort(key=lambda bucket: (-bucket.count, bucket.value))
-            del values[sizes[name] :]
-        return Facets(languages=buckets["languages"], tags=buckets["tags"], frameworks=buckets["frameworks"])
-
-    @staticmethod
-    def _hit(row: asyncpg.Record) -> SearchHit:
-        highlights: dict[str, list[str]] = {}
-        if row["name_highlight"]:
-            highlights["name"] = [str(row["name_highlight"])]
-        if row["description_highlight"]:
-            highlights["description"] = [
-                fragment.strip() for fragment in str(row["description_highlight"]).split(" … ")
-            ]
-        return SearchHit(
-            poc_id=str(row["poc_id"]),
-            user_id=str(row["user_id"]),
-            name=str(row["name"]),
-            description=row["description"],
-            repository_url=row["repository_url"],
-            language=row["language"],
-            is_public=bool(row["is_public"]),
-            tags=list(row["tags"]),
-            frameworks=list(row["frameworks"]),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            version=int(row["version"]),
-            has_thumbnail=row["thumbnail_key"] is not None,
-            score=float(row["score"]) if row["score"] is not None else None,
-            highlights=highlights,
+            "words AS MATERIALIZED (SELECT typed.* FROM scope, LATERAL ("
+            " SELECT item.position, item.key, EXISTS (SELECT 1 FROM search_terms AS t"
+            " WHERE t.tenant_id = scope.tenant_id AND t.term >= item.key"
+            " AND t.term < item.key || chr(1114111)) AS known"
+            " FROM (SELECT typed_word.position, search_key(typed_word.word) AS key"
+            f" FROM unnest({bind(words)}::text[]) WITH ORDINALITY AS typed_word(word, position) OFFSET 0)"
+            " AS item OFFSET 0) AS typed),"
+            " fuzzy AS MATERIALIZED (SELECT w.position, w.key, ARRAY("
+            " SELECT t.term::text FROM search_terms AS t"
+            " WHERE t.tenant_id = scope.tenant_id AND t.term % w.key"
+            f" ORDER BY similarity(t.term, w.key) DESC, t.term LIMIT {CANDIDATES_PER_WORD}) AS candidates"
+            " FROM scope, words AS w WHERE NOT w.known AND length(w.key) > 2),"
+            " gate AS (SELECT NOT EXISTS (SELECT 1 FROM fuzzy WHERE cardinality(fuzzy.candidates) > 0)"
+            " AS ready)"
         )
 
     # -- reconciliation ---------------------------------------------------------------------
@@ -653,7 +676,82 @@ class PostgresSearchEngine:
         """Batches rewrote rows in place, each committed and valid: nothing to undo."""
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset statement (``RESET ALL``, ``UNLISTEN *``, ...).
+
+    This pool's connections never change their session: the tenant and every other setting
+    are set with ``set_config(..., true)`` and end with their transaction, and nothing
+    listens, holds advisory locks or keeps cursors. asyncpg still rolls back a transaction
+    left open before this runs. One round trip less for every search.
+    """
+
+
 def _array_literal(values: Sequence[str]) -> str:
     """A PostgreSQL text[] literal with every element quoted."""
     quoted = ('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"' for value in values)
     return "{" + ",".join(quoted) + "}"
+
+
+def _corrected_groups(words: list[str], corrections: Sequence[tuple[int, str, list[str]]]) -> list[list[str]]:
+    """Each query word with the lexicon words within its typo budget (OpenSearch's AUTO)."""
+    groups = [[word] for word in words]
+    for position, key, candidates in corrections:
+        budget = allowed_edits(key)
+        groups[position - 1].extend(
+            candidate for candidate in candidates if edit_distance(key, candidate, limit=budget) <= budget
+        )
+    return groups
+
+
+def _facets(values: Sequence[str] | None, counts: Sequence[int] | None) -> Facets:
+    """Buckets from ``l:``/``t:``/``f:`` values, most frequent first, capped like OpenSearch's."""
+    buckets: dict[str, list[FacetBucket]] = {"l": [], "t": [], "f": []}
+    for value, count in zip(values or (), counts or (), strict=True):
+        buckets[value[0]].append(FacetBucket(value=value[2:], count=int(count)))
+    for kind, size in (("l", LANGUAGE_FACET_SIZE), ("t", TAG_FACET_SIZE), ("f", FRAMEWORK_FACET_SIZE)):
+        buckets[kind].sort(key=lambda bucket: (-bucket.count, bucket.value))
+        del buckets[kind][size:]
+    return Facets(languages=buckets["l"], tags=buckets["t"], frameworks=buckets["f"])
+
+
+def _hit(record: Sequence[Any]) -> SearchHit:
+    (
+        poc_id,
+        user_id,
+        name,
+        description,
+        repository_url,
+        language,
+        is_public,
+        tags,
+        frameworks,
+        created_at,
+        updated_at,
+        version,
+        thumbnail_key,
+        score,
+        name_highlight,
+        description_highlight,
+    ) = record
+    highlights: dict[str, list[str]] = {}
+    if name_highlight and HIGHLIGHT_START in name_highlight:
+        highlights["name"] = [name_highlight]
+    if description_highlight and HIGHLIGHT_START in description_highlight:
+        highlights["description"] = [fragment.strip() for fragment in description_highlight.split(" … ")]
+    return SearchHit(
+        poc_id=str(poc_id),
+        user_id=str(user_id),
+        name=name,
+        description=description,
+        repository_url=repository_url,
+        language=language,
+        is_public=is_public,
+        tags=tags,
+        frameworks=frameworks,
+        created_at=created_at,
+        updated_at=updated_at,
+        version=version,
+        has_thumbnail=thumbnail_key is not None,
+        score=score,
+        highlights=highlights,
+    )

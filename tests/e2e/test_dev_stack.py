@@ -8,133 +8,27 @@ developer's own `make dev` and beside the rest of the test session.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
+from api.common.settings import SERVICES
 from infra.demo import DEMO_POC_COUNT, DEMO_SUPERADMIN, DEMO_TENANT
-from infra.dev import BANNER_TITLE
 from infra.stack import port_open
+from tests.e2e.platform import REPO, DevPorts, DevRun, dev_environment
 
 pytestmark = pytest.mark.e2e
 
-REPO = Path(__file__).resolve().parents[2]
-START_TIMEOUT_SECONDS = 420.0
-STOP_TIMEOUT_SECONDS = 90.0
 INDEXING_TIMEOUT_SECONDS = 60.0
-PROCESSES = 9
-"""postgres, valkey, temporal, edge, identity, worker-identity, catalog, search, worker-indexing."""
+PROCESSES = 12
+"""postgres, valkey, temporal, edge, identity, worker-identity, catalog, search, worker-indexing,
+content, worker-content, worker-video."""
 E2E_TAG = "e2e-dirigivel"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class DevPorts:
-    pg: int = field(default_factory=_free_port)
-    valkey: int = field(default_factory=_free_port)
-    temporal: int = field(default_factory=_free_port)
-    temporal_ui: int = field(default_factory=_free_port)
-    edge: int = field(default_factory=_free_port)
-    identity: int = field(default_factory=_free_port)
-    catalog: int = field(default_factory=_free_port)
-    search: int = field(default_factory=_free_port)
-
-    def all(self) -> list[int]:
-        return [
-            self.pg,
-            self.valkey,
-            self.temporal,
-            self.temporal_ui,
-            self.edge,
-            self.identity,
-            self.catalog,
-            self.search,
-        ]
-
-
-class DevRun:
-    """One `mrbill dev` process: its output, read as it comes, and its children's pids."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.banner = threading.Event()
-        self._in_banner = False
-        self.process = subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
-            [str(Path(sys.executable).parent / "mrbill"), "dev"],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # Ctrl-C in a terminal reaches the group, as killpg does here
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            if BANNER_TITLE in line:
-                self._in_banner = True
-            if self._in_banner and "Ctrl-C" in line:  # the banner's last row: all of it is read
-                self.banner.set()
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def tail(self, count: int = 120) -> str:
-        return "\n".join(self.lines[-count:])
-
-    def child_pids(self) -> list[int]:
-        return [int(pid) for pid in re.findall(r"started \(pid=(\d+)\)", self.output)]
-
-    def wait_for_banner(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while not self.banner.wait(1.0):
-            if self.process.poll() is not None:
-                self._reader.join(5)
-                pytest.fail(f"mrbill dev exited with {self.process.returncode}:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no banner after {START_TIMEOUT_SECONDS:.0f}s:\n{self.tail()}")
-
-    def interrupt(self) -> int:
-        os.killpg(self.process.pid, signal.SIGINT)
-        try:
-            code = self.process.wait(STOP_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"mrbill dev did not stop within {STOP_TIMEOUT_SECONDS:.0f}s:\n{self.tail()}")
-        self._reader.join(10)
-        return code
-
-    def force_stop(self) -> None:
-        """Cleanup after a failed test: nothing this test started may outlive it."""
-        for pid in [self.process.pid, *self.child_pids()]:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                continue
-        self.process.wait(10)
 
 
 def _alive(pid: int) -> bool:
@@ -146,32 +40,9 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def dev_environment() -> Iterator[tuple[dict[str, str], DevPorts]]:
-    var_dir = Path(tempfile.mkdtemp(prefix="mrbill-dev-e2e-"))
-    os.chmod(var_dir, 0o755)  # noqa: S103 - PostgreSQL runs as another user when root
-    ports = DevPorts()
-    env = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("MRBILL_")},
-        "MRBILL_ENVIRONMENT": "dev",
-        "MRBILL_VAR_DIR": str(var_dir),
-        "MRBILL_PG_PORT": str(ports.pg),
-        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{ports.valkey}/0",
-        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{ports.temporal}",
-        "MRBILL_TEMPORAL_UI_PORT": str(ports.temporal_ui),
-        "MRBILL_EDGE_PORT": str(ports.edge),
-        "MRBILL_SERVICE_PORTS": json.dumps(
-            {"identity": ports.identity, "catalog": ports.catalog, "search": ports.search}
-        ),
-        "MRBILL_LOG_JSON": "false",
-        # Cheap hashes keep the run short; the production cost is measured in bench/.
-        "MRBILL_ARGON2_TIME_COST": "1",
-        "MRBILL_ARGON2_MEMORY_COST_KIB": "1024",
-        "MRBILL_ARGON2_PARALLELISM": "1",
-    }
-    try:
+def dev_env() -> Iterator[tuple[dict[str, str], DevPorts]]:
+    with dev_environment() as (env, ports):
         yield env, ports
-    finally:
-        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def _login(edge: str) -> httpx.Response:
@@ -302,9 +173,9 @@ def _stop_and_check_nothing_is_left(run: DevRun, ports: DevPorts) -> None:
 
 @pytest.mark.timeout(1200)
 def test_make_dev_brings_up_the_platform_and_stops_cleanly(
-    dev_environment: tuple[dict[str, str], DevPorts],
+    dev_env: tuple[dict[str, str], DevPorts],
 ) -> None:
-    env, ports = dev_environment
+    env, ports = dev_env
     edge = f"http://127.0.0.1:{ports.edge}"
 
     first = DevRun(env)
@@ -313,7 +184,7 @@ def test_make_dev_brings_up_the_platform_and_stops_cleanly(
         assert f"demo tenant {DEMO_TENANT.slug!r} created" in first.output
         assert DEMO_TENANT.password in first.output
         assert DEMO_SUPERADMIN.email in first.output
-        for service in ("identity", "catalog", "search"):
+        for service in SERVICES:
             assert f"{edge}/docs/{service}/swagger" in first.output
         assert f"seeded with {DEMO_POC_COUNT} POCs" in first.output
         assert "demo POCs are searchable" in first.output

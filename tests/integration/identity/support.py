@@ -56,11 +56,18 @@ class IdentityClient(httpx.AsyncClient):
 
 @asynccontextmanager
 async def running_client(
-    settings: Settings, *, policy: ThrottlePolicy | None = None
+    settings: Settings, *, policy: ThrottlePolicy | None = None, invitation_task_queue: str | None = None
 ) -> AsyncIterator[IdentityClient]:
     """The app's lifespan runs in a task of its own: pytest-asyncio may set a module fixture
-    up and tear it down from different tasks, which anyio's cancel scopes refuse."""
-    app = create_app(settings, throttle_policy=policy)
+    up and tear it down from different tasks, which anyio's cancel scopes refuse.
+
+    Its invitation workflows go to a queue of its own (no worker serves it unless a test runs
+    one), never to the ``identity`` queue another test's worker may be polling."""
+    app = create_app(
+        settings,
+        throttle_policy=policy,
+        invitation_task_queue=invitation_task_queue or f"identity-test-{uuid.uuid4().hex[:8]}",
+    )
     started, stopping = asyncio.Event(), asyncio.Event()
 
     async def serve() -> None:

@@ -107,11 +107,13 @@ async def test_the_openapi_document_names_every_operation(client: IdentityClient
         "login", "refreshToken", "logout", "validateToken", "getMe", "updateMe", "changeMyPassword",
         "listMySessions", "revokeMySession", "createUser", "listUsers", "getUser", "updateUser",
         "deactivateUser", "createTenant", "listTenants", "getTenant", "updateTenant", "deactivateTenant",
-        "listAuditEvents", "signUp", "getSignup", "getJwks",
+        "listAuditEvents", "signUp", "getSignup", "getJwks", "acceptInvitation", "resendInvitation",
     }  # fmt: skip
     assert expected <= set(operation_ids)
     login_schema = document["components"]["schemas"]["LoginRequest"]
     assert set(login_schema["properties"]) == {"tenantSlug", "email", "password"}
+    accept_schema = document["components"]["schemas"]["InvitationAcceptance"]
+    assert set(accept_schema["properties"]) == {"token", "password", "fullName"}
 
 
 async def test_readiness_checks_the_database_valkey_and_temporal(client: IdentityClient) -> None:

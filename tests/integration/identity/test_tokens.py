@@ -57,6 +57,7 @@ async def test_a_token_verifies_with_the_published_jwks_alone(client: IdentityCl
     assert response.headers["cache-control"].startswith("public, max-age=")
     claims = verify_with_jwks_only(tokens["accessToken"], response.json())
     assert claims["sub"] == str(seeded.owner.user_id)
+    assert claims["plan"] == "PRO", "services enforce the tenant's quotas from the token alone"
     header, payload, signature = tokens["accessToken"].split(".")
     tampered = payload[:-2] + ("A" if payload[-2] != "A" else "B") + payload[-1]
     with pytest.raises(InvalidSignature):

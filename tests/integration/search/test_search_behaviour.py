@@ -63,6 +63,14 @@ async def test_misspelt_word_finds_the_pocs_it_meant(engine: SearchEngine, corpu
     assert await keys_for(engine, corpus, SearchCriteria(text="dashbord")) == {"dashboard"}
 
 
+async def test_a_word_with_no_lexicon_word_near_enough_is_searched_as_typed(
+    engine: SearchEngine, corpus: Corpus
+) -> None:
+    # "dashboard" shares trigrams with it but is four edits away, beyond the budget of two.
+    assert await keys_for(engine, corpus, SearchCriteria(text="dashbxyz")) == set()
+    assert await keys_for(engine, corpus, SearchCriteria(text="dashbxyz react")) == set()
+
+
 async def test_accents_are_ignored_both_ways(engine: SearchEngine, corpus: Corpus) -> None:
     assert await keys_for(engine, corpus, SearchCriteria(text="programacao")) == {"course"}
     assert await keys_for(engine, corpus, SearchCriteria(text="ANÁLISE de dados")) == {"analysis"}
@@ -93,6 +101,14 @@ async def test_matches_are_highlighted_in_the_text_as_written(engine: SearchEngi
         f"{HIGHLIGHT_START}programação{HIGHLIGHT_END}" in fragment
         for fragment in hit.highlights["description"]
     )
+
+
+async def test_only_fields_that_match_are_highlighted(engine: SearchEngine, corpus: Corpus) -> None:
+    result = await search_as(engine, corpus.tenant_a, corpus.alice, SearchCriteria(text="pandas"))
+    (hit,) = result.hits
+    assert corpus.key_of(hit.poc_id) == "analysis"
+    assert f"{HIGHLIGHT_START}Pandas{HIGHLIGHT_END}" in hit.highlights["name"][0]
+    assert "description" not in hit.highlights  # "Exploração de dados em Python com gráficos"
 
 
 # -- filters ---------------------------------------------------------------------------------

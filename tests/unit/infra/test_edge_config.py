@@ -21,7 +21,7 @@ def edge_settings(tmp_path: Path) -> Settings:
     return Settings(var_dir=tmp_path, edge_port=41000, service_ports=PORTS)
 
 
-PORTS = {"identity": 41101, "catalog": 41102, "search": 41103}
+PORTS = {"identity": 41101, "catalog": 41102, "search": 41103, "content": 41104}
 
 
 def _adapted(settings: Settings) -> dict[str, Any]:
@@ -71,11 +71,20 @@ def _proxied(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_every_service_path_is_proxied_to_its_port(edge_settings: Settings) -> None:
     proxied = _proxied(_routes(_adapted(edge_settings)))
     assert [route["match"][0]["path"] for route in proxied] == [
-        list(SERVICE_SPECS[name].edge_paths) for name in ("identity", "catalog", "search")
+        list(SERVICE_SPECS[name].edge_paths) for name in ("identity", "catalog", "search", "content")
     ]
     for route, port in zip(proxied, PORTS.values(), strict=True):
         assert f'"dial": "127.0.0.1:{port}"' in json.dumps(route)
-    for required in ("/v1/auth/*", "/v1/signup", "/v1/me", "/v1/users/*", "/v1/tenants", "/.well-known/*"):
+    for required in (
+        "/v1/auth/*",
+        "/v1/signup",
+        "/v1/me",
+        "/v1/users/*",
+        "/v1/invitations",
+        "/v1/invitations/*",
+        "/v1/tenants",
+        "/.well-known/*",
+    ):
         assert required in SERVICE_SPECS["identity"].edge_paths
     for required in (
         "/v1/pocs",
@@ -98,7 +107,7 @@ def test_docs_are_rewritten_to_the_service_schema(edge_settings: Settings) -> No
     routes = _routes(_adapted(edge_settings))
     docs = [r for r in routes if "path_regexp" in r.get("match", [{}])[0]]
     assert [r["match"][0]["path_regexp"]["pattern"] for r in docs] == [
-        f"^/docs/{name}(/.*)?$" for name in ("identity", "catalog", "search")
+        f"^/docs/{name}(/.*)?$" for name in ("identity", "catalog", "search", "content")
     ]
     body = json.dumps(docs[0])
     assert "/schema{http.regexp.docs_identity.1}" in body

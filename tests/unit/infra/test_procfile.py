@@ -35,6 +35,9 @@ def test_procfile_lists_the_stack_the_edge_each_service_and_a_worker_per_queue(s
         "catalog",
         "search",
         "worker-indexing",
+        "content",
+        "worker-content",
+        "worker-video",
     ]
 
 
@@ -49,6 +52,9 @@ def test_each_line_execs_the_right_command(settings: Settings) -> None:
     assert argv["catalog"][-3:] == ["serve", "catalog", "--wait"]
     assert argv["search"][-3:] == ["serve", "search", "--wait"]
     assert argv["worker-indexing"][-3:] == ["worker", "indexing", "--wait"]
+    assert argv["content"][-3:] == ["serve", "content", "--wait"]
+    assert argv["worker-content"][-3:] == ["worker", "content", "--wait"]
+    assert argv["worker-video"][-3:] == ["worker", "video", "--wait"]
     edge = argv["edge"]
     caddy_at = edge.index("exec") + 1
     assert Path(edge[caddy_at]).name == "caddy"
@@ -82,6 +88,12 @@ def test_only_existing_services_are_started() -> None:
     assert [spec.name for spec in active_services(("identity", "not-a-service"))] == ["identity"]
     assert task_queues(("identity",)) == list(SERVICE_SPECS["identity"].task_queues)
     assert task_queues(("identity", "catalog", "search")) == ["identity", "indexing"]
+    assert task_queues(("identity", "catalog", "search", "content")) == [
+        "identity",
+        "indexing",
+        "content",
+        "video",
+    ]
 
 
 def test_one_port_moved_by_the_environment_keeps_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -102,6 +114,7 @@ def test_every_port_comes_from_settings(settings: Settings) -> None:
         "identity": settings.service_ports["identity"],
         "catalog": settings.service_ports["catalog"],
         "search": settings.service_ports["search"],
+        "content": settings.service_ports["content"],
     }
 
 

@@ -10,8 +10,9 @@ import pytest
 from api.common.auth import TokenClaims
 from api.common.errors import BadRequestError
 from api.common.pagination import PageParams
-from api.search.engine import HIGHLIGHT_END, HIGHLIGHT_START
+from api.search.engine import HIGHLIGHT_END, HIGHLIGHT_START, TAG_FACET_SIZE, Facets
 from api.search.opensearch_engine import fold
+from api.search.postgres_engine import _corrected_groups, _facets
 from api.search.service import SearchCriteria, SearchService
 from api.search.text import allowed_edits, edit_distance, highlight_html, query_words
 
@@ -131,7 +132,27 @@ def test_invalid_criteria_name_the_field(criteria: SearchCriteria, field: str) -
 
 def test_pages_beyond_the_result_window_are_refused() -> None:
     with pytest.raises(BadRequestError) as raised:
-        SearchService(engine=None).scoped_query(
+        SearchService(engine=None).scoped_query(  # type: ignore[arg-type]
             claims(), SearchCriteria(), PageParams(page=101, page_size=100)
-        )  # type: ignore[arg-type]
+        )
     assert raised.value.errors[0]["field"] == "page"
+
+
+def test_facet_values_are_split_by_kind_ordered_and_capped_like_opensearch() -> None:
+    values = ["l:Go", "l:Python", "t:api", "f:Django", "t:backend"] + [
+        f"t:tag{index:02d}" for index in range(60)
+    ]
+    counts = [1, 3, 2, 1, 2] + [1] * 60
+    facets = _facets(values, counts)
+    assert [(bucket.value, bucket.count) for bucket in facets.languages] == [("Python", 3), ("Go", 1)]
+    assert [bucket.value for bucket in facets.tags[:3]] == ["api", "backend", "tag00"]
+    assert len(facets.tags) == TAG_FACET_SIZE
+    assert [bucket.value for bucket in facets.frameworks] == ["Django"]
+    assert _facets(None, None) == Facets()
+
+
+def test_corrections_keep_only_lexicon_words_within_the_typo_budget() -> None:
+    groups = _corrected_groups(
+        ["pyhton", "dashbxyz", "go"], [(1, "pyhton", ["python", "pythonic"]), (2, "dashbxyz", ["dashboard"])]
+    )
+    assert groups == [["pyhton", "python"], ["dashbxyz"], ["go"]]

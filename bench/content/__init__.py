@@ -1,0 +1,1 @@
+"""Benchmarks of the content service: report rendering, report requests end to end."""
