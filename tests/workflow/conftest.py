@@ -19,10 +19,10 @@ from temporal.search_attributes import ensure_search_attributes
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One test server per module: a module that waits in real time (auto skipping off) or leaves a
-    run behind cannot stop the server from skipping time for the next module's tests."""
+    """A test server per test: a test that waits in real time (auto skipping off) or leaves a run
+    behind was seen to stop a shared server from skipping time for the tests after it."""
     if not TEST_SERVER.exists():
         pytest.fail(f"{TEST_SERVER} is missing; run `make install`")
     env = await WorkflowEnvironment.start_time_skipping(
