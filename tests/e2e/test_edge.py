@@ -117,7 +117,7 @@ def test_openapi_documents_are_served_under_docs(edge: str) -> None:
     assert swagger.status_code == 200
     assert "SwaggerUIBundle" in swagger.text
     assert json.loads(httpx.get(f"{edge}/docs").text) == {
-        service: f"/docs/{service}/swagger" for service in ("identity", "catalog", "search")
+        service: f"/docs/{service}/swagger" for service in ("identity", "catalog", "search", "content")
     }
 
 
