@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from api.common.settings import Settings
+from temporal.client import connect_client
 from temporal.converter import data_converter
 from temporal.search_attributes import ensure_search_attributes
 
@@ -33,3 +35,14 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture
+async def dev_server_env(stack_settings: Settings) -> WorkflowEnvironment:
+    """The session's real Temporal server, for paths the time-skipping server gets wrong.
+
+    Cancelling an activity that waits between retries leaves the test server's workflow task
+    started for ever (the completion is refused, the history never moves), so such a run never
+    ends there. On the real server it ends at once; its backoffs pass in real time.
+    """
+    return WorkflowEnvironment.from_client(await connect_client(stack_settings, wait_seconds=30))

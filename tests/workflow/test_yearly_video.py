@@ -219,14 +219,26 @@ async def test_a_scene_whose_worker_stops_heartbeating_is_retried_and_the_video_
     }
 
 
-@pytest.mark.parametrize("failing", MAIN_PATH)
+@pytest.mark.parametrize("failing", [step for step in MAIN_PATH if step != RENDER_SCENE_ACTIVITY])
 async def test_a_failure_at_each_step_leaves_no_file_and_a_failed_request_with_a_message(
     time_skipping_env: WorkflowEnvironment, failing: str
 ) -> None:
+    await check_a_failure_leaves_no_file(time_skipping_env, failing)
+
+
+async def test_a_failing_scene_cancels_the_others_in_backoff_and_leaves_no_file(
+    dev_server_env: WorkflowEnvironment,
+) -> None:
+    """The scenes beside the failing one wait between their own retries when it gives up; they
+    are cancelled there. This runs on the real server (see `dev_server_env`)."""
+    await check_a_failure_leaves_no_file(dev_server_env, RENDER_SCENE_ACTIVITY)
+
+
+async def check_a_failure_leaves_no_file(env: WorkflowEnvironment, failing: str) -> None:
     standins = StandInVideoActivities(
         scene_count=3, failures={failing: always(f"injected failure in {failing}")}
     )
-    async with video_run(time_skipping_env, standins) as (handle, _job):
+    async with video_run(env, standins) as (handle, _job):
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         progress = await progress_of(handle)
