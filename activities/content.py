@@ -258,6 +258,11 @@ class ContentActivities:
     # -- helpers -------------------------------------------------------------------------------
 
     async def _record_progress(self, tenant_id: str, request_id: str, progress: int, step: str) -> None:
+        """Record progress, shielded: a cancellation arriving mid-transaction must not strand its
+        connection (the pool could then never close); the write is tiny and idempotent."""
+        await asyncio.shield(self._write_progress(tenant_id, request_id, progress, step))
+
+    async def _write_progress(self, tenant_id: str, request_id: str, progress: int, step: str) -> None:
         async with tenant_transaction(self.engine, _uuid(tenant_id, "tenant_id")) as transaction:
             await repository.update_progress(
                 transaction.connection, _uuid(request_id, "request_id"), progress=progress, step=step

@@ -42,23 +42,20 @@ when it could not be claimed (``NOT_FOUND`` when it does not exist).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError, is_cancelled_exception
-from temporalio.workflow import ActivityCancellationType
+from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
     from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
+    from workflows.failures import describe_failure
     from workflows.report_generation_types import (
         AGGREGATE_REPORT_ACTIVITY,
-        CANCEL_REPORT_ACTIVITY,
         CLAIM_REPORT_ACTIVITY,
         COMPLETE_REPORT_ACTIVITY,
-        DISCARD_REPORT_FILES_ACTIVITY,
         FAIL_REPORT_ACTIVITY,
         GROUP_BY_FIELDS,
         INVALID_REQUEST_ERROR,
@@ -97,7 +94,6 @@ with workflow.unsafe.imports_passed_through():
         ReportClaim,
         ReportJob,
         ReportProgress,
-        ReportRequestRef,
         ReportResult,
         ReportSpec,
         RequestOutcome,
@@ -105,8 +101,11 @@ with workflow.unsafe.imports_passed_through():
         report_work_prefix,
         step_failed_code,
     )
+    from workflows.request_saga import (
+        DISCARD_RESULT,
+        RequestSaga,
+    )
 
-STEP_TIMEOUT = timedelta(seconds=30)
 SELECT_TIMEOUT = timedelta(minutes=2)
 """Up to `MAX_REPORT_POCS` POCs with their tags, written to storage."""
 AGGREGATE_TIMEOUT = timedelta(minutes=2)
@@ -116,13 +115,6 @@ RENDER_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
 """A renderer that stops heartbeating this long is presumed lost and is retried elsewhere.
 Short, because a heartbeat's answer is also how a cancellation reaches the renderer."""
 
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=list(REJECTION_ERROR_CODES),
-)
 RENDER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     backoff_coefficient=2.0,
@@ -131,14 +123,6 @@ RENDER_RETRY = RetryPolicy(
     non_retryable_error_types=list(REJECTION_ERROR_CODES),
 )
 """Rendering is deterministic: a lost worker deserves a retry, a renderer's bug does not deserve five."""
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
-"""Recording the end and deleting files are idempotent and must not give up easily."""
-
 STEP_LABELS: dict[str, str] = {
     STEP_CLAIM: "Claiming the request",
     STEP_PROFILE: "Reading the owner's profile",
@@ -151,13 +135,6 @@ STEP_LABELS: dict[str, str] = {
 """The workflow's current details in the Temporal UI (operators read them, so English only)."""
 
 DISCARD_WORK = "discard_work"
-DISCARD_RESULT = "discard_result"
-
-
-@dataclass
-class _Compensation:
-    name: str
-    argument: DiscardRequest
 
 
 class _RejectedError(Exception):
@@ -166,16 +143,6 @@ class _RejectedError(Exception):
     def __init__(self, error_type: str, message: str) -> None:
         super().__init__(message)
         self.error_type = error_type
-
-
-def describe_failure(error: BaseException) -> str:
-    """The innermost message of a failure chain, for logs and the workflow's failure."""
-    message = str(error)
-    current: BaseException | None = error
-    while isinstance(current, FailureError):
-        message = current.message or message
-        current = current.cause
-    return message
 
 
 def _rejection_of(error: BaseException) -> ApplicationError | None:
@@ -198,11 +165,13 @@ def format_label(report_format: str) -> str:
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class ReportGeneration:
+class ReportGeneration(RequestSaga[ReportJob, ReportProgress, ReportResult]):
+    NOUN = "report"
+    FAIL_ACTIVITY = FAIL_REPORT_ACTIVITY
+    STEP_STARTS_AT = STEP_STARTS_AT
+
     def __init__(self) -> None:
-        self._progress = ReportProgress()
-        self._compensations: list[_Compensation] = []
-        self._cancel_requested = False
+        super().__init__(ReportProgress())
         self._format = ""
 
     @workflow.query(name="progress")
@@ -219,29 +188,7 @@ class ReportGeneration:
             ]
         )
         self._format = job.format
-        self._show("Waiting to start")
-        generation = asyncio.ensure_future(self._generate(job))
-        try:
-            return await asyncio.shield(generation)
-        except asyncio.CancelledError:
-            self._cancel_requested = True
-            if not generation.done():
-                generation.cancel()
-            settled = await self._settle(generation)
-            if settled is not None:
-                return settled  # the run had ended (completed or failed) before the cancel took effect
-            await self._record_end_shielded(job, cancelled=True)
-            raise
-
-    async def _settle(self, generation: asyncio.Future[ReportResult]) -> ReportResult | None:
-        """The generation's own end once cancelled: None when it stopped because of the cancel."""
-        while True:
-            try:
-                return await asyncio.shield(generation)
-            except asyncio.CancelledError:
-                if generation.done():
-                    return None
-                workflow.logger.warning("cancellation repeated while the current step winds down")
+        return await self._run_saga(job, self._generate(job))
 
     async def _generate(self, job: ReportJob) -> ReportResult:
         prefix = report_work_prefix(job.tenant_id, job.user_id, job.request_id)
@@ -272,8 +219,8 @@ class ReportGeneration:
                 summary="Read the owner's name and email (identity)",
             )
 
-            self._compensations.append(
-                _Compensation(DISCARD_WORK, DiscardRequest(tenant_id=job.tenant_id, prefix=prefix))
+            self._undo_later(
+                DISCARD_WORK, DiscardRequest(tenant_id=job.tenant_id, prefix=prefix), "Delete the work folder"
             )
             selection: PocSelection = await self._step(
                 STEP_SELECT,
@@ -340,8 +287,10 @@ class ReportGeneration:
                 summary=f"Render the {format_label(job.format)} file ({selection.count} POCs)",
             )
 
-            self._compensations.append(
-                _Compensation(DISCARD_RESULT, DiscardRequest(tenant_id=job.tenant_id, keys=[result_key]))
+            self._undo_later(
+                DISCARD_RESULT,
+                DiscardRequest(tenant_id=job.tenant_id, keys=[result_key]),
+                "Delete the published file",
             )
             published: PublishedReport = await self._step(
                 STEP_PUBLISH,
@@ -406,38 +355,8 @@ class ReportGeneration:
         if unknown:
             raise _RejectedError(INVALID_REQUEST_ERROR, f"unknown grouping {', '.join(unknown)}")
 
-    async def _step(
-        self,
-        step: str,
-        activity: str,
-        argument: Any,
-        *,
-        result_type: type,
-        summary: str,
-        start_to_close: timedelta = STEP_TIMEOUT,
-        heartbeat_timeout: timedelta | None = None,
-        retry_policy: RetryPolicy = STEP_RETRY,
-    ) -> Any:
-        self._progress.step = step
-        self._progress.percent = STEP_STARTS_AT[step]
-        self._show(
-            f"{STEP_LABELS[step].format(format=format_label(self._format))} — {self._progress.percent}%"
-        )
-        result = await workflow.execute_activity(
-            activity,
-            argument,
-            result_type=result_type,
-            start_to_close_timeout=start_to_close,
-            heartbeat_timeout=heartbeat_timeout,
-            retry_policy=retry_policy,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=summary,
-        )
-        if self._cancel_requested and step != STEP_COMPLETE:
-            # The step finished although it was asked to stop: the run stops here all the same.
-            raise asyncio.CancelledError
-        self._progress.completed_steps.append(step)
-        return result
+    def _step_label(self, step: str) -> str:
+        return STEP_LABELS[step].format(format=format_label(self._format))
 
     async def _fail(self, job: ReportJob, error: BaseException) -> ReportResult:
         """Record FAILED with a message the person understands, undo, and end (see the module doc)."""
@@ -473,84 +392,3 @@ class ReportGeneration:
             type="ReportFailed",
             non_retryable=True,
         ) from error
-
-    async def _record_end_shielded(
-        self, job: ReportJob, *, cancelled: bool, failure: FailRequest | None = None
-    ) -> None:
-        """Record the end, then undo: both run to the end even if the workflow is cancelled meanwhile."""
-        work = asyncio.ensure_future(self._record_end(job, cancelled=cancelled, failure=failure))
-        while True:
-            try:
-                await asyncio.shield(work)
-                return
-            except asyncio.CancelledError:
-                if work.done():
-                    raise
-                self._cancel_requested = True
-                workflow.logger.warning("cancellation ignored while the report's end is recorded")
-
-    async def _record_end(self, job: ReportJob, *, cancelled: bool, failure: FailRequest | None) -> None:
-        if cancelled or failure is None:
-            activity: str = CANCEL_REPORT_ACTIVITY
-            argument: Any = ReportRequestRef(tenant_id=job.tenant_id, request_id=job.request_id)
-            summary = "Record that the request was cancelled"
-            status: str | None = "CANCELLED"
-        else:
-            activity, argument = FAIL_REPORT_ACTIVITY, failure
-            summary = f"Record that the request failed ({failure.error_code})"
-            status = "FAILED"
-        try:
-            outcome: RequestOutcome = await workflow.execute_activity(
-                activity,
-                argument,
-                result_type=RequestOutcome,
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=RECORD_RETRY,
-                summary=summary,
-            )
-            status = outcome.status
-        except ActivityError as error:
-            workflow.logger.error("could not record the end of report %s: %s", job.request_id, error)
-        if cancelled:
-            self._progress.status = status if status in ("COMPLETED", "FAILED") else "CANCELLED"
-            self._show("Cancelled" if self._progress.status == "CANCELLED" else f"Ended as {status}")
-        # A request that completed after all keeps its file; everything else goes.
-        await self._undo(keep_result=status == "COMPLETED")
-
-    async def _undo_shielded(self, *, keep_result: bool) -> None:
-        work = asyncio.ensure_future(self._undo(keep_result=keep_result))
-        while True:
-            try:
-                await asyncio.shield(work)
-                return
-            except asyncio.CancelledError:
-                if work.done():
-                    raise
-                workflow.logger.warning("cancellation ignored while the report's files are deleted")
-
-    async def _undo(self, *, keep_result: bool) -> None:
-        while self._compensations:
-            compensation = self._compensations.pop()
-            if keep_result and compensation.name == DISCARD_RESULT:
-                continue
-            try:
-                await workflow.execute_activity(
-                    DISCARD_REPORT_FILES_ACTIVITY,
-                    compensation.argument,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=RECORD_RETRY,
-                    summary="Delete the published file"
-                    if compensation.name == DISCARD_RESULT
-                    else "Delete the work folder",
-                )
-            except ActivityError as error:
-                workflow.logger.error("undo %s failed: %s", compensation.name, error)
-                continue
-            self._progress.undone.append(compensation.name)
-
-    def _show(self, line: str) -> None:
-        """The run's state in the Temporal UI: current details, and a memo that lists can show."""
-        workflow.set_current_details(line)
-        workflow.upsert_memo(
-            {"progress": self._progress.percent, "step": self._progress.step, "status": self._progress.status}
-        )

@@ -31,12 +31,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
-    FailureError,
     is_cancelled_exception,
 )
 
 with workflow.unsafe.imports_passed_through():
     from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
+    from workflows.failures import describe_failure
     from workflows.search_index_types import DROP_TENANT_INDEX_ACTIVITY, TenantIndexRequest
     from workflows.tenant_onboarding_types import (
         NOTHING_DONE_ERROR_TYPES,
@@ -80,16 +80,6 @@ class _Compensation:
     activity: str
     argument: Any
     task_queue: str | None = None
-
-
-def describe_failure(error: BaseException) -> str:
-    """The innermost message of a failure chain: what a person can act on."""
-    message = str(error)
-    current: BaseException | None = error
-    while isinstance(current, FailureError):
-        message = current.message or message
-        current = current.cause
-    return message
 
 
 def _nothing_was_done(error: ActivityError) -> bool:

@@ -31,9 +31,7 @@ undo runs, so nothing is written after the files are deleted. Every undo is idem
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -42,11 +40,9 @@ from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
-    from workflows.report_generation import describe_failure
+    from workflows.failures import describe_failure
     from workflows.report_generation_types import (
-        CANCEL_REPORT_ACTIVITY,
         CLAIM_REPORT_ACTIVITY,
-        DISCARD_REPORT_FILES_ACTIVITY,
         INVALID_REQUEST_ERROR,
         READ_OWNER_PROFILE_ACTIVITY,
         REJECTION_ERROR_CODES,
@@ -59,10 +55,13 @@ with workflow.unsafe.imports_passed_through():
         PocSelection,
         PocSelectionRequest,
         ReportClaim,
-        ReportRequestRef,
         RequestOutcome,
         report_work_prefix,
         step_failed_code,
+    )
+    from workflows.request_saga import (
+        DISCARD_RESULT,
+        RequestSaga,
     )
     from workflows.yearly_video_types import (
         ASSEMBLE_VIDEO_ACTIVITY,
@@ -104,7 +103,6 @@ with workflow.unsafe.imports_passed_through():
         year_period,
     )
 
-STEP_TIMEOUT = timedelta(seconds=30)
 SELECT_TIMEOUT = timedelta(minutes=2)
 PLAN_TIMEOUT = timedelta(minutes=2)
 SCENE_TIMEOUT = timedelta(minutes=5)
@@ -113,13 +111,6 @@ SCENE_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
 ASSEMBLE_TIMEOUT = timedelta(minutes=10)
 ASSEMBLE_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
 
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=list(REJECTION_ERROR_CODES),
-)
 RENDER_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -128,12 +119,7 @@ RENDER_RETRY = RetryPolicy(
     non_retryable_error_types=list(REJECTION_ERROR_CODES),
 )
 """Scenes and assembly: a lost worker deserves retries, a deterministic renderer's bug not five."""
-RECORD_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=60),
-    maximum_attempts=10,
-)
+
 
 STEP_LABELS: dict[str, str] = {
     STEP_CLAIM: "Claiming the request",
@@ -148,14 +134,6 @@ STEP_LABELS: dict[str, str] = {
 
 DISCARD_SELECTION = "discard_selection"
 DISCARD_WORK = "discard_work"
-DISCARD_RESULT = "discard_result"
-
-
-@dataclass
-class _Compensation:
-    name: str
-    argument: DiscardRequest
-    summary: str
 
 
 class _RejectedError(Exception):
@@ -177,11 +155,13 @@ def _rejection_code(error: BaseException) -> str | None:
 
 
 @workflow.defn(name=WORKFLOW_NAME)
-class YearlyVideo:
+class YearlyVideo(RequestSaga[VideoJob, VideoProgress, VideoResult]):
+    NOUN = "video"
+    FAIL_ACTIVITY = FAIL_VIDEO_ACTIVITY
+    STEP_STARTS_AT = STEP_STARTS_AT
+
     def __init__(self) -> None:
-        self._progress = VideoProgress()
-        self._compensations: list[_Compensation] = []
-        self._cancel_requested = False
+        super().__init__(VideoProgress())
         self._selection: SelectionOutcome | None = None
 
     @workflow.query(name="progress")
@@ -203,31 +183,10 @@ class YearlyVideo:
                 REQUEST_TYPE.value_set(VIDEO_REQUEST_TYPE),
             ]
         )
-        self._show("Waiting to start")
-        generation = asyncio.ensure_future(self._generate(job))
         try:
-            return await asyncio.shield(generation)
-        except asyncio.CancelledError:
-            self._cancel_requested = True
-            if not generation.done():
-                generation.cancel()
-            settled = await self._settle(generation)
-            if settled is not None:
-                return settled
-            await self._record_end_shielded(job, cancelled=True)
-            raise
+            return await self._run_saga(job, self._generate(job))
         finally:
             self._answer_selection()
-
-    async def _settle(self, generation: asyncio.Future[VideoResult]) -> VideoResult | None:
-        """The generation's own end once cancelled: None when it stopped because of the cancel."""
-        while True:
-            try:
-                return await asyncio.shield(generation)
-            except asyncio.CancelledError:
-                if generation.done():
-                    return None
-                workflow.logger.warning("cancellation repeated while the current step winds down")
 
     def _answer_selection(self, poc_count: int | None = None) -> None:
         """Answer the ``selection`` update with the request's status now (once)."""
@@ -487,39 +446,8 @@ class YearlyVideo:
         self._progress.completed_steps.append(STEP_RENDER)
         return keys
 
-    def _undo_later(self, name: str, argument: DiscardRequest, summary: str) -> None:
-        """Register the undo of the step about to run (before it runs: it may write and still fail)."""
-        self._compensations.append(_Compensation(name, argument, summary))
-
-    async def _step(
-        self,
-        step: str,
-        activity: str,
-        argument: Any,
-        *,
-        result_type: type,
-        summary: str,
-        start_to_close: timedelta = STEP_TIMEOUT,
-        heartbeat_timeout: timedelta | None = None,
-        retry_policy: RetryPolicy = STEP_RETRY,
-    ) -> Any:
-        self._progress.step = step
-        self._progress.percent = STEP_STARTS_AT[step]
-        self._show(f"{STEP_LABELS[step]} — {self._progress.percent}%")
-        result = await workflow.execute_activity(
-            activity,
-            argument,
-            result_type=result_type,
-            start_to_close_timeout=start_to_close,
-            heartbeat_timeout=heartbeat_timeout,
-            retry_policy=retry_policy,
-            cancellation_type=ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-            summary=summary,
-        )
-        if self._cancel_requested and step != STEP_COMPLETE:
-            raise asyncio.CancelledError
-        self._progress.completed_steps.append(step)
-        return result
+    def _step_label(self, step: str) -> str:
+        return STEP_LABELS[step]
 
     async def _fail(self, job: VideoJob, error: BaseException) -> VideoResult:
         """Record FAILED with a message the person understands, undo, and end (see the module doc)."""
@@ -555,84 +483,6 @@ class YearlyVideo:
             non_retryable=True,
         ) from error
 
-    async def _record_end_shielded(
-        self, job: VideoJob, *, cancelled: bool, failure: FailRequest | None = None
-    ) -> None:
-        """Record the end, then undo: both run to the end even if the workflow is cancelled meanwhile."""
-        work = asyncio.ensure_future(self._record_end(job, cancelled=cancelled, failure=failure))
-        while True:
-            try:
-                await asyncio.shield(work)
-                return
-            except asyncio.CancelledError:
-                if work.done():
-                    raise
-                self._cancel_requested = True
-                workflow.logger.warning("cancellation ignored while the video's end is recorded")
-
-    async def _record_end(self, job: VideoJob, *, cancelled: bool, failure: FailRequest | None) -> None:
-        if cancelled or failure is None:
-            activity: str = CANCEL_REPORT_ACTIVITY
-            argument: Any = ReportRequestRef(tenant_id=job.tenant_id, request_id=job.request_id)
-            summary = "Record that the request was cancelled"
-            status: str | None = "CANCELLED"
-        else:
-            activity, argument = FAIL_VIDEO_ACTIVITY, failure
-            summary = f"Record that the request failed ({failure.error_code})"
-            status = "FAILED"
-        try:
-            outcome: RequestOutcome = await workflow.execute_activity(
-                activity,
-                argument,
-                result_type=RequestOutcome,
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=RECORD_RETRY,
-                summary=summary,
-            )
-            status = outcome.status
-        except ActivityError as error:
-            workflow.logger.error("could not record the end of video %s: %s", job.request_id, error)
-        if cancelled:
-            self._progress.status = status if status in ("COMPLETED", "FAILED") else "CANCELLED"
-            self._show("Cancelled" if self._progress.status == "CANCELLED" else f"Ended as {status}")
-        await self._undo(keep_result=status == "COMPLETED")
-
-    async def _undo_shielded(self, *, keep_result: bool) -> None:
-        work = asyncio.ensure_future(self._undo(keep_result=keep_result))
-        while True:
-            try:
-                await asyncio.shield(work)
-                return
-            except asyncio.CancelledError:
-                if work.done():
-                    raise
-                workflow.logger.warning("cancellation ignored while the video's files are deleted")
-
-    async def _undo(self, *, keep_result: bool) -> None:
-        while self._compensations:
-            compensation = self._compensations.pop()
-            if keep_result and compensation.name == DISCARD_RESULT:
-                continue
-            try:
-                await workflow.execute_activity(
-                    DISCARD_REPORT_FILES_ACTIVITY,
-                    compensation.argument,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=RECORD_RETRY,
-                    summary=compensation.summary,
-                )
-            except ActivityError as error:
-                workflow.logger.error("undo %s failed: %s", compensation.name, error)
-                continue
-            self._progress.undone.append(compensation.name)
-
     def _show_render(self, scene_count: int) -> None:
         done = f"{self._progress.scenes_done}/{scene_count}"
         self._show(f"{STEP_LABELS[STEP_RENDER]} {done} — {self._progress.percent}%")
-
-    def _show(self, line: str) -> None:
-        """The run's state in the Temporal UI: current details, and a memo that lists can show."""
-        workflow.set_current_details(line)
-        workflow.upsert_memo(
-            {"progress": self._progress.percent, "step": self._progress.step, "status": self._progress.status}
-        )

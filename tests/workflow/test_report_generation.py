@@ -24,7 +24,7 @@ from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
 from temporal.worker import WORKFLOW_SANDBOX, build_worker
 from tests.workflow.report_standins import MAIN_PATH, StandInReportActivities
 from tests.workflow.standins import always, first_attempts, non_retryable
-from workflows.report_generation import RENDER_RETRY, STEP_RETRY, ReportGeneration
+from workflows.report_generation import RENDER_RETRY, ReportGeneration
 from workflows.report_generation_types import (
     CANCEL_REPORT_ACTIVITY,
     CLAIM_REPORT_ACTIVITY,
@@ -45,6 +45,7 @@ from workflows.report_generation_types import (
     report_result_key,
     report_workflow_id,
 )
+from workflows.request_saga import STEP_RETRY
 
 pytestmark = pytest.mark.workflow
 

@@ -128,10 +128,6 @@ async def test_a_refused_address_fails_at_once(time_skipping_env: WorkflowEnviro
     assert "no such mailbox" in cause.message
 
 
-@pytest.mark.skip(
-    reason="passes alone in 0.3 s, but after the onboarding tests in one session its ~150 retries stall until"
-    " the 300 s timeout; the cause (suspected: the shared event loop's thread pool) is not found yet"
-)
 async def test_the_workflow_gives_up_after_a_day_of_retries(time_skipping_env: WorkflowEnvironment) -> None:
     standins = StandInInvitationActivities(failure=always("mail service unavailable"))
     async with invitation(time_skipping_env, standins, invitation_request()) as handle:

@@ -35,7 +35,8 @@ from workflows.report_generation_types import (
     READ_OWNER_PROFILE_ACTIVITY,
     SELECT_REPORT_POCS_ACTIVITY,
 )
-from workflows.yearly_video import RENDER_RETRY, STEP_RETRY, YearlyVideo
+from workflows.request_saga import STEP_RETRY
+from workflows.yearly_video import RENDER_RETRY, YearlyVideo
 from workflows.yearly_video_types import (
     ASSEMBLE_VIDEO_ACTIVITY,
     COMPLETE_VIDEO_ACTIVITY,
