@@ -12,7 +12,7 @@ install:
 
 _sync:
 	$(UV) sync --frozen --quiet
-	@for dir in $$(find api activities -type d -name locale -not -path '*/.venv/*'); do \
+	@for dir in $$(find api activities realtime -type d -name locale -not -path '*/.venv/*'); do \
 		$(UV) run --frozen pybabel compile -d $$dir -D messages 2>&1 | grep -v "^compiling" || true; done
 
 dev: install

@@ -10,7 +10,9 @@ Between steps everything travels through storage under the run's work prefix: th
 picture) and one MP4 segment per scene, keyed by request and scene index. A scene whose segment
 exists is not rendered again, so a scene retried after its worker died, or a retried workflow
 task, costs a lookup. Each activity works in a scratch folder of its own, removed at its end;
-the folders of a worker killed outright are swept when the next worker starts on that host.
+what a worker killed outright leaves (its scratch folder, the renderer's ``mrbill-scene-*`` and
+``mrbill-assemble-*`` folders, half-written soundtracks) is swept when the next worker starts on
+that host (`api.content.video.scratch`).
 
 Rendering is CPU-bound and synchronous: it runs in a thread while the activity heartbeats with
 its progress; once Temporal says the run was cancelled, the renderer's next progress call raises,
@@ -51,6 +53,7 @@ from api.content.video.ffmpeg import FFmpeg, FFmpegError
 from api.content.video.model import InvalidVideoOptionsError, VideoOptions
 from api.content.video.music import track_path
 from api.content.video.scenes import render_scene
+from api.content.video.scratch import pid_alive, sweep_stale_partials, sweep_stale_scratch, temp_root
 from api.content.video.timeline import NothingToPlanError, decode_plan, encode_plan, plan_timeline
 from api.content.video.timeline import scene_thumbnail_ids as thumbnail_ids_of
 from workflows.report_generation_types import (
@@ -98,6 +101,8 @@ HEARTBEAT_SECONDS = 1.0
 """How often scene and assembly activities report; the worker's throttle decides what reaches the server."""
 SCRATCH_ROOT_NAME = "mrbill-video"
 """Under the system's temporary folder: one folder per worker process (by pid), one per activity in it."""
+MUSIC_CACHE_NAME = "music"
+"""Under the scratch root: soundtracks cut to a length, kept for every video of that length."""
 
 STEP_PHRASES: dict[str, str] = {
     STEP_CLAIM: N_("starting the video"),
@@ -182,23 +187,13 @@ class _Stopped(Exception):
     """Raised inside the renderer's thread, at its next progress call, once the activity was cancelled."""
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def sweep_scratch(root: Path) -> list[Path]:
     """Remove the scratch folders of worker processes that no longer run (killed mid-render)."""
     removed: list[Path] = []
     if not root.is_dir():
         return removed
     for folder in root.iterdir():
-        if folder.is_dir() and folder.name.isdigit() and not _pid_alive(int(folder.name)):
+        if folder.is_dir() and folder.name.isdigit() and not pid_alive(int(folder.name)):
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
@@ -226,6 +221,8 @@ class VideoActivities(ContentActivities):
         self.concurrency = max(1, concurrency)
         self.ffmpeg = ffmpeg or FFmpeg.locate()
         self.scratch_root = scratch_root or Path(tempfile.gettempdir()) / SCRATCH_ROOT_NAME
+        self.renderer_temp_root = temp_root()
+        """Where the renderer makes its temporary folders (the system's temporary folder)."""
         self._scene_renderer = scene_renderer
 
     @classmethod
@@ -240,10 +237,20 @@ class VideoActivities(ContentActivities):
         )
 
     async def __aenter__(self) -> Self:
-        swept = await asyncio.to_thread(sweep_scratch, self.scratch_root)
-        if swept:
-            logger.info("removed %d scratch folders of stopped workers", len(swept))
+        await asyncio.to_thread(self.sweep_stale_files)
         return await super().__aenter__()
+
+    def sweep_stale_files(self) -> list[Path]:
+        """Remove what workers killed on this host left behind: their scratch folders, the
+        renderer's temporary folders and half-written soundtracks; the paths removed."""
+        swept = [
+            *sweep_scratch(self.scratch_root),
+            *sweep_stale_scratch(self.renderer_temp_root),
+            *sweep_stale_partials(self.scratch_root / MUSIC_CACHE_NAME),
+        ]
+        if swept:
+            logger.info("removed %d files and folders of stopped workers", len(swept))
+        return swept
 
     async def __aexit__(
         self,
@@ -304,11 +311,6 @@ class VideoActivities(ContentActivities):
             raise
         return running.result()
 
-    async def _record(self, tenant_id: str, request_id: str, progress: int, step: str) -> None:
-        """Record progress, shielded: a cancellation arriving mid-transaction must not strand its
-        connection (the pool could then never close); the write is tiny and idempotent."""
-        await asyncio.shield(self._record_progress(tenant_id, request_id, progress, step))
-
     def _warm_music(self, options: VideoOptions, seconds: float) -> None:
         """Make the soundtrack while the scenes render (a thread of its own, as one more scene would
         be), so the assembly on this host finds it in the cache; any failure is the assembly's to see."""
@@ -318,7 +320,7 @@ class VideoActivities(ContentActivities):
 
         def make() -> None:
             with contextlib.suppress(Exception):
-                track_path(track, seconds, self.scratch_root / "music", ffmpeg=self.ffmpeg)
+                track_path(track, seconds, self.scratch_root / MUSIC_CACHE_NAME, ffmpeg=self.ffmpeg)
 
         threading.Thread(target=make, name=f"music-{track}", daemon=True).start()
 
@@ -336,7 +338,7 @@ class VideoActivities(ContentActivities):
         """Record the selected POCs, copy their images, and store the timeline every scene renders from."""
         tenant_id = _uuid(request.tenant_id, "tenant_id")
         request_id = _uuid(request.request_id, "request_id")
-        await self._record(
+        await self._record_progress(
             request.tenant_id, request.request_id, STEP_STARTS_AT[STEP_PLAN], REQUEST_STEPS[STEP_PLAN]
         )
         options = video_options(request.spec)
@@ -370,7 +372,7 @@ class VideoActivities(ContentActivities):
         key = video_plan_key(request.tenant_id, request.user_id, request.request_id)
         await self.storage.put(key, encode_plan(plan), "application/json")
         self._warm_music(options, plan.duration)
-        await self._record(request.tenant_id, request.request_id, request.progress, request.step)
+        await self._record_progress(request.tenant_id, request.request_id, request.progress, request.step)
         return VideoPlan(
             plan_key=key,
             poc_count=len(pocs),
@@ -417,13 +419,13 @@ class VideoActivities(ContentActivities):
                 raise ApplicationError(f"scene {request.index}: {exc.summary}", type="SceneFailed") from exc
             data = await asyncio.to_thread(output.read_bytes)
         await self.storage.put(request.scene_key, data, VIDEO_MEDIA_TYPE)
-        await self._record(request.tenant_id, request.request_id, request.progress, request.step)
+        await self._record_progress(request.tenant_id, request.request_id, request.progress, request.step)
         return RenderedScene(key=request.scene_key, index=request.index, skipped=False)
 
     @activity.defn(name=ASSEMBLE_VIDEO_ACTIVITY)
     async def assemble_video(self, request: AssembleRequest) -> AssembledVideo:
         """Join the segments with the soundtrack, draw the poster, and upload both under their keys."""
-        await self._record(
+        await self._record_progress(
             request.tenant_id, request.request_id, STEP_STARTS_AT[STEP_ASSEMBLE], REQUEST_STEPS[STEP_ASSEMBLE]
         )
         options = video_options(request.spec)
@@ -436,7 +438,7 @@ class VideoActivities(ContentActivities):
                 segments.append(path)
             output = folder / "video.mp4"
             poster = folder / "thumbnail.jpg"
-            music_cache = self.scratch_root / "music"
+            music_cache = self.scratch_root / MUSIC_CACHE_NAME
 
             def work(progress: Callable[[float], None]) -> None:
                 music = (
@@ -465,7 +467,7 @@ class VideoActivities(ContentActivities):
             picture = await asyncio.to_thread(poster.read_bytes)
         await self.storage.put(request.result_key, data, VIDEO_MEDIA_TYPE)
         await self.storage.put(request.thumbnail_key, picture, THUMBNAIL_MEDIA_TYPE)
-        await self._record(request.tenant_id, request.request_id, request.progress, request.step)
+        await self._record_progress(request.tenant_id, request.request_id, request.progress, request.step)
         activity.logger.info(
             "video %s: %d scenes, %.1f s, %d bytes",
             request.request_id,

@@ -35,6 +35,9 @@ class DemoTenant:
     password: str = "mrbill-owner-2026"  # noqa: S105 - documented local demo credential
     full_name: str = "Demo Owner"
     locale: str = "pt_BR"
+    plan: str = "PRO"
+    """Sign-up gives FREE (one recap video a year); the demo shows everything, so the platform's
+    SUPERADMIN moves it to PRO, as an operator would for a customer."""
 
 
 @dataclass(frozen=True)
@@ -147,18 +150,24 @@ def seed_demo(
     on_progress: ProgressCallback,
     tenant: DemoTenant = DEMO_TENANT,
     timeout: float = 180.0,
+    superadmin: Superadmin = DEMO_SUPERADMIN,
 ) -> SeedResult:
-    """Sign the demo tenant up through the edge unless its owner can already log in."""
+    """Sign the demo tenant up through the edge unless its owner can already log in, then put
+    it on the demo's plan (by the platform's SUPERADMIN, through identity's tenant API)."""
     try:
-        return _seed(edge_url, on_progress, tenant, timeout)
+        return _seed(edge_url, on_progress, tenant, timeout, superadmin)
     except httpx.HTTPError as exc:
         raise SeedError(f"the edge at {edge_url} did not answer ({exc!s}); is `mrbill dev` running?") from exc
 
 
-def _seed(edge_url: str, on_progress: ProgressCallback, tenant: DemoTenant, timeout: float) -> SeedResult:
+def _seed(
+    edge_url: str, on_progress: ProgressCallback, tenant: DemoTenant, timeout: float, superadmin: Superadmin
+) -> SeedResult:
     with httpx.Client(base_url=edge_url, timeout=30.0) as client:
         existing = login(client, tenant)
         if existing.status_code == 200:
+            if _ensure_plan(client, tenant, superadmin):
+                existing = login(client, tenant)  # a token that carries the new plan
             return SeedResult(created=False, access_token=_access_token(existing))
         signup = client.post(
             "/v1/signup",
@@ -176,11 +185,41 @@ def _seed(edge_url: str, on_progress: ProgressCallback, tenant: DemoTenant, time
         location = signup.headers.get("location") if signup.status_code != 409 else None
         status_url = urljoin(f"{edge_url}/", location) if location else f"/v1/signup/{tenant.slug}"
         wait_for_onboarding(client, status_url, on_progress, timeout, may_be_gone=signup.status_code == 409)
+        _ensure_plan(client, tenant, superadmin)
         proof = login(client, tenant)
         if proof.status_code != 200:
             hint = " (the slug is taken: was the demo password changed?)" if signup.status_code == 409 else ""
             raise SeedError(f"the demo owner cannot log in{hint}: {_problem(proof)}")
         return SeedResult(created=signup.status_code != 409, access_token=_access_token(proof))
+
+
+def _ensure_plan(client: httpx.Client, tenant: DemoTenant, superadmin: Superadmin) -> bool:
+    """Move the tenant to `tenant.plan` unless it is there; True when it was moved."""
+    admin = client.post(
+        "/v1/auth/login",
+        json={
+            "tenantSlug": superadmin.tenant_slug,
+            "email": superadmin.email,
+            "password": superadmin.password,
+        },
+    )
+    if admin.status_code != 200:
+        raise SeedError(f"the platform's SUPERADMIN cannot log in to set the demo's plan: {_problem(admin)}")
+    headers = _bearer(_access_token(admin))
+    found = client.get("/v1/tenants", params={"q": tenant.slug}, headers=headers)
+    if found.status_code != 200:
+        raise SeedError(f"the demo tenant could not be looked up: {_problem(found)}")
+    current = next((item for item in found.json()["items"] if item["slug"] == tenant.slug), None)
+    if current is None:
+        raise SeedError(f"the demo tenant {tenant.slug!r} is not listed by identity")
+    if current.get("subscriptionPlan") == tenant.plan:
+        return False
+    moved = client.patch(
+        f"/v1/tenants/{current['tenantId']}", json={"subscriptionPlan": tenant.plan}, headers=headers
+    )
+    if moved.status_code != 200:
+        raise SeedError(f"the demo tenant could not be moved to {tenant.plan}: {_problem(moved)}")
+    return True
 
 
 @dataclass(frozen=True)

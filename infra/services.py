@@ -87,6 +87,15 @@ SERVICE_SPECS: dict[str, ServiceSpec] = {
             # ReportGeneration runs here; its activities also read the catalog and identity
             # (each as that service's application role).
         ),
+        ServiceSpec(
+            name="realtime",
+            app_factory="realtime.app:create_app",
+            edge_paths=("/v1/dojos", "/v1/dojos/*"),
+            task_queues=("sandbox",),
+            # Database `dojo`. The edge passes WebSocket upgrades (the dojo's code room and session
+            # channel under /v1/dojos/{id}/) through as they are. SandboxRun's worker needs no
+            # database; in production it runs on hosts of its own.
+        ),
     )
 }
 

@@ -5,7 +5,7 @@ mailer): built once per process from settings, opened before the worker polls an
 after it has drained. Tests pass their own provider to inject failures into the real code.
 
     python -m temporal.worker identity      (``mrbill worker identity`` calls `run_worker` too)
-    python -m temporal.worker indexing      (search's read model; also reads the catalog)
+    python -m temporal.worker indexing      (search's read model; also reads the catalog and realtime)
     python -m temporal.worker content       (reports; also reads the catalog and identity)
     python -m temporal.worker video         (recap videos; also reads the catalog and identity)
 """
@@ -31,6 +31,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.catalog import CatalogActivities, CatalogReportActivities
 from activities.content import ContentActivities
+from activities.dojo_search import (
+    DojoSearchActivities,
+    RealtimeDojoActivities,
+    ensure_dojo_reconciliation_schedule,
+)
 from activities.identity import IdentityActivities, IdentityProfileActivities
 from activities.recap import RecapActivities, ensure_recap_schedule
 from activities.sandbox import SandboxActivities
@@ -40,6 +45,7 @@ from api.common.settings import Settings
 from temporal.client import connect_client
 from temporal.interceptors import TenantContextInterceptor
 from temporal.search_attributes import ensure_search_attributes
+from workflows.dojo_indexing import DojoIndexing, DojoIndexReconciliation
 from workflows.poc_indexing import PocIndexing, PocIndexReconciliation
 from workflows.poc_indexing_types import TASK_QUEUE as INDEXING_QUEUE
 from workflows.report_generation import ReportGeneration
@@ -114,8 +120,13 @@ class CompositeActivities:
 
 
 def indexing_activities(settings: Settings) -> CompositeActivities:
+    """Search's activities (POCs, and dojos on the same engine) with the catalog's and realtime's reads."""
+    search = SearchActivities.from_settings(settings)
     return CompositeActivities(
-        SearchActivities.from_settings(settings), CatalogActivities.from_settings(settings)
+        search,
+        CatalogActivities.from_settings(settings),
+        DojoSearchActivities(search.engine, settings=settings, owns_engine=False),
+        RealtimeDojoActivities.from_settings(settings),
     )
 
 
@@ -148,11 +159,16 @@ async def _schedule_reconciliation(client: Client, task_queue: str) -> None:
     """
     if task_queue == INDEXING_QUEUE:
         created = await ensure_reconciliation_schedule(client)
+        dojos_created = await ensure_dojo_reconciliation_schedule(client)
     else:
         created = await ensure_reconciliation_schedule(
             client, task_queue=task_queue, schedule_id=f"poc-index-reconciliation/{task_queue}"
         )
+        dojos_created = await ensure_dojo_reconciliation_schedule(
+            client, task_queue=task_queue, schedule_id=f"dojo-index-reconciliation/{task_queue}"
+        )
     logger.info("reconciliation schedule %s", "created" if created else "up to date")
+    logger.info("dojo reconciliation schedule %s", "created" if dojos_created else "up to date")
 
 
 async def _schedule_recap(client: Client, task_queue: str) -> None:
@@ -187,9 +203,9 @@ QUEUES: dict[str, QueueRegistration] = {
         databases=("identity",),
     ),
     INDEXING_QUEUE: QueueRegistration(
-        workflows=(PocIndexing, PocIndexReconciliation, SearchReindex),
+        workflows=(PocIndexing, PocIndexReconciliation, SearchReindex, DojoIndexing, DojoIndexReconciliation),
         activities=indexing_activities,
-        databases=("search", "catalog"),
+        databases=("search", "catalog", "realtime"),
         on_start=_schedule_reconciliation,
     ),
     CONTENT_QUEUE: QueueRegistration(

@@ -11,15 +11,29 @@ retries, replays and out-of-order runs are harmless.
 PocIndexReconciliation (on a Temporal Schedule) walks catalog's versions page by page, compares
 each page's key range with the read model, and signal-with-starts PocIndexing for what is
 missing, stale, or no longer in catalog.
+
+The loops themselves are shared with DojoIndexing (`workflows.read_model_indexing`); this module
+binds them to catalog's and search's POC activities.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from typing import NoReturn
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+
+from workflows.read_model_indexing import ACTIVITY_TIMEOUT as ACTIVITY_TIMEOUT
+from workflows.read_model_indexing import INDEXING_RETRY as INDEXING_RETRY
+from workflows.read_model_indexing import RECONCILIATION_TIMEOUT as RECONCILIATION_TIMEOUT
+from workflows.read_model_indexing import STALE_READ_LIMIT as STALE_READ_LIMIT
+from workflows.read_model_indexing import (
+    IndexingSteps,
+    Key,
+    ReconciliationSteps,
+    index_until_current,
+    reconcile_pages,
+)
+from workflows.read_model_indexing import compare_versions as compare_entity_versions
 
 with workflow.unsafe.imports_passed_through():
     from workflows.poc_indexing_types import (
@@ -45,19 +59,6 @@ with workflow.unsafe.imports_passed_through():
         VersionsRangeRequest,
     )
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-INDEXING_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    maximum_attempts=10,
-    non_retryable_error_types=["InvalidDocument"],
-)
-"""About 8 minutes of attempts; after that the workflow fails and reconciliation repairs later."""
-STALE_READ_LIMIT = 5
-"""Catalog answered with an older version than requested (a lagging read): wait, then load again."""
-RECONCILIATION_TIMEOUT = timedelta(minutes=2)
-
 
 @workflow.defn(name=WORKFLOW_NAME)
 class PocIndexing:
@@ -77,98 +78,78 @@ class PocIndexing:
         state = self._state
         state.tenant_id, state.poc_id = request.tenant_id, request.poc_id
         state.requested_version = max(state.requested_version, request.version)
-        stale_reads = 0
-        while state.indexed_version < state.requested_version:
-            target = state.requested_version
-            state.passes += 1
-            document: PocDocument | None = await workflow.execute_activity(
-                LOAD_POC_DOCUMENT_ACTIVITY,
-                PocIndexRequest(tenant_id=state.tenant_id, poc_id=state.poc_id, version=target),
-                result_type=PocDocument,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=INDEXING_RETRY,
-            )
-            if document is None:
-                await workflow.execute_activity(
-                    DELETE_DOCUMENT_ACTIVITY,
-                    PocIndexRequest(tenant_id=state.tenant_id, poc_id=state.poc_id, version=target),
-                    result_type=UpsertOutcome,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=INDEXING_RETRY,
-                )
-                state.indexed_version = max(state.indexed_version, target)
-            elif document.version < target:
-                stale_reads += 1
-                if stale_reads > STALE_READ_LIMIT:
-                    raise ApplicationError(
-                        f"catalog still serves version {document.version} of {state.poc_id},"
-                        f" version {target} was requested",
-                        type="CatalogBehind",
-                        non_retryable=True,
-                    )
-                await workflow.sleep(timedelta(seconds=2**stale_reads))
-                continue
-            else:
-                await workflow.execute_activity(
-                    UPSERT_DOCUMENT_ACTIVITY,
-                    document,
-                    result_type=UpsertOutcome,
-                    start_to_close_timeout=ACTIVITY_TIMEOUT,
-                    retry_policy=INDEXING_RETRY,
-                )
-                # Not applied means the read model already holds this version or a newer one.
-                state.indexed_version = max(state.indexed_version, document.version)
-            stale_reads = 0
-            if (
-                state.indexed_version < state.requested_version
-                and workflow.info().is_continue_as_new_suggested()
-            ):
-                workflow.continue_as_new(
-                    PocIndexRequest(
-                        tenant_id=state.tenant_id, poc_id=state.poc_id, version=state.requested_version
-                    )
-                )
+        await index_until_current(
+            state,
+            IndexingSteps(
+                load=self._load,
+                upsert=self._upsert,
+                delete=self._delete,
+                version_of=lambda document: document.version,
+                continue_as_new=self._continue_as_new,
+                source="catalog",
+                behind_error="CatalogBehind",
+                entity=state.poc_id,
+            ),
+        )
         return state
+
+    def _request(self, version: int) -> PocIndexRequest:
+        return PocIndexRequest(tenant_id=self._state.tenant_id, poc_id=self._state.poc_id, version=version)
+
+    async def _load(self, version: int) -> PocDocument | None:
+        document: PocDocument | None = await workflow.execute_activity(
+            LOAD_POC_DOCUMENT_ACTIVITY,
+            self._request(version),
+            result_type=PocDocument,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return document
+
+    async def _upsert(self, document: PocDocument) -> UpsertOutcome:
+        outcome: UpsertOutcome = await workflow.execute_activity(
+            UPSERT_DOCUMENT_ACTIVITY,
+            document,
+            result_type=UpsertOutcome,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return outcome
+
+    async def _delete(self, version: int) -> UpsertOutcome:
+        outcome: UpsertOutcome = await workflow.execute_activity(
+            DELETE_DOCUMENT_ACTIVITY,
+            self._request(version),
+            result_type=UpsertOutcome,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return outcome
+
+    def _continue_as_new(self, version: int) -> NoReturn:
+        workflow.continue_as_new(self._request(version))
+
+
+def _poc_key(item: PocVersion) -> Key:
+    return (item.tenant_id, item.poc_id)
+
+
+def _poc_request(item: PocVersion, version: int) -> PocIndexRequest:
+    return PocIndexRequest(tenant_id=item.tenant_id, poc_id=item.poc_id, version=version)
 
 
 def compare_versions(
     catalog: list[PocVersion], indexed: list[PocVersion], report: ReconciliationReport
 ) -> list[PocIndexRequest]:
     """What to reindex so the read model matches catalog over one key range."""
-    in_index = {(item.tenant_id, item.poc_id): item for item in indexed}
-    in_catalog = {(item.tenant_id, item.poc_id) for item in catalog}
-    requests: list[PocIndexRequest] = []
-    for item in catalog:
-        report.checked += 1
-        current = in_index.get((item.tenant_id, item.poc_id))
-        if current is None:
-            if not item.deleted:
-                report.missing += 1
-                requests.append(
-                    PocIndexRequest(tenant_id=item.tenant_id, poc_id=item.poc_id, version=item.version)
-                )
-        elif current.version < item.version:
-            report.stale += 1
-            requests.append(
-                PocIndexRequest(tenant_id=item.tenant_id, poc_id=item.poc_id, version=item.version)
-            )
-        elif current.version > item.version:
-            report.ahead += 1
-    for item in indexed:
-        if (item.tenant_id, item.poc_id) not in in_catalog and not item.deleted:
-            report.orphaned += 1
-            # Catalog has no such POC: PocIndexing finds nothing to load and leaves a tombstone.
-            requests.append(
-                PocIndexRequest(tenant_id=item.tenant_id, poc_id=item.poc_id, version=item.version + 1)
-            )
-    report.requested += len(requests)
-    return requests
+    return compare_entity_versions(catalog, indexed, report, key=_poc_key, request=_poc_request)
 
 
 @workflow.defn(name=RECONCILIATION_WORKFLOW_NAME)
 class PocIndexReconciliation:
     def __init__(self) -> None:
         self._report = ReconciliationReport()
+        self._input = ReconciliationInput()
 
     @workflow.query(name="progress")
     def progress(self) -> ReconciliationReport:
@@ -176,56 +157,75 @@ class PocIndexReconciliation:
 
     @workflow.run
     async def run(self, request: ReconciliationInput) -> ReconciliationReport:
+        self._input = request
         report = self._report = request.carried or ReconciliationReport()
-        after_tenant, after_poc = request.resume_after_tenant_id, request.resume_after_poc_id
-        while True:
-            page: VersionsPage = await workflow.execute_activity(
-                CATALOG_VERSIONS_PAGE_ACTIVITY,
-                VersionsPageRequest(
-                    after_tenant_id=after_tenant,
-                    after_poc_id=after_poc,
-                    limit=request.page_size,
-                    tenant_ids=request.tenant_ids,
-                ),
-                result_type=VersionsPage,
-                start_to_close_timeout=RECONCILIATION_TIMEOUT,
-                retry_policy=INDEXING_RETRY,
+        after = (
+            (request.resume_after_tenant_id, request.resume_after_poc_id)
+            if request.resume_after_tenant_id is not None and request.resume_after_poc_id is not None
+            else None
+        )
+        return await reconcile_pages(
+            report,
+            after,
+            ReconciliationSteps(
+                source_page=self._catalog_page,
+                indexed_range=self._indexed_range,
+                request_reindex=self._request_reindex,
+                key=_poc_key,
+                request=_poc_request,
+                continue_as_new=self._continue_as_new,
+            ),
+        )
+
+    async def _catalog_page(self, after: Key | None) -> tuple[list[PocVersion], bool]:
+        page: VersionsPage = await workflow.execute_activity(
+            CATALOG_VERSIONS_PAGE_ACTIVITY,
+            VersionsPageRequest(
+                after_tenant_id=after[0] if after else None,
+                after_poc_id=after[1] if after else None,
+                limit=self._input.page_size,
+                tenant_ids=self._input.tenant_ids,
+            ),
+            result_type=VersionsPage,
+            start_to_close_timeout=RECONCILIATION_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return page.items, page.has_more
+
+    async def _indexed_range(self, after: Key | None, through: Key | None) -> list[PocVersion]:
+        indexed: list[PocVersion] = await workflow.execute_activity(
+            INDEX_VERSIONS_RANGE_ACTIVITY,
+            VersionsRangeRequest(
+                after_tenant_id=after[0] if after else None,
+                after_poc_id=after[1] if after else None,
+                through_tenant_id=through[0] if through else None,
+                through_poc_id=through[1] if through else None,
+                tenant_ids=self._input.tenant_ids,
+            ),
+            result_type=list[PocVersion],
+            start_to_close_timeout=RECONCILIATION_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return indexed
+
+    async def _request_reindex(self, requests: list[PocIndexRequest]) -> int:
+        requested: int = await workflow.execute_activity(
+            REQUEST_REINDEX_ACTIVITY,
+            ReindexRequests(requests=requests, task_queue=self._input.task_queue),
+            result_type=int,
+            start_to_close_timeout=RECONCILIATION_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return requested
+
+    def _continue_as_new(self, after: Key, report: ReconciliationReport) -> NoReturn:
+        workflow.continue_as_new(
+            ReconciliationInput(
+                page_size=self._input.page_size,
+                task_queue=self._input.task_queue,
+                resume_after_tenant_id=after[0],
+                resume_after_poc_id=after[1],
+                carried=report,
+                tenant_ids=self._input.tenant_ids,
             )
-            last = page.items[-1] if page.items and page.has_more else None
-            indexed: list[PocVersion] = await workflow.execute_activity(
-                INDEX_VERSIONS_RANGE_ACTIVITY,
-                VersionsRangeRequest(
-                    after_tenant_id=after_tenant,
-                    after_poc_id=after_poc,
-                    through_tenant_id=last.tenant_id if last else None,
-                    through_poc_id=last.poc_id if last else None,
-                    tenant_ids=request.tenant_ids,
-                ),
-                result_type=list[PocVersion],
-                start_to_close_timeout=RECONCILIATION_TIMEOUT,
-                retry_policy=INDEXING_RETRY,
-            )
-            report.pages += 1
-            requests = compare_versions(page.items, indexed, report)
-            if requests:
-                await workflow.execute_activity(
-                    REQUEST_REINDEX_ACTIVITY,
-                    ReindexRequests(requests=requests, task_queue=request.task_queue),
-                    result_type=int,
-                    start_to_close_timeout=RECONCILIATION_TIMEOUT,
-                    retry_policy=INDEXING_RETRY,
-                )
-            if last is None:
-                return report
-            after_tenant, after_poc = last.tenant_id, last.poc_id
-            if workflow.info().is_continue_as_new_suggested():
-                workflow.continue_as_new(
-                    ReconciliationInput(
-                        page_size=request.page_size,
-                        task_queue=request.task_queue,
-                        resume_after_tenant_id=after_tenant,
-                        resume_after_poc_id=after_poc,
-                        carried=report,
-                        tenant_ids=request.tenant_ids,
-                    )
-                )
+        )

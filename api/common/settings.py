@@ -12,8 +12,11 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SERVICES: tuple[str, ...] = ("identity", "catalog", "search", "content")
+SERVICES: tuple[str, ...] = ("identity", "catalog", "search", "content", "realtime")
 """Services that exist today, each with its own database, port and process."""
+
+SERVICE_DATABASES: dict[str, str] = {"realtime": "dojo"}
+"""Services whose database is not named after them; its roles are named after the database."""
 
 DEFAULT_SERVICE_PORTS: dict[str, int] = {
     "identity": 58101,
@@ -123,12 +126,17 @@ class Settings(BaseSettings):
         return self.jwks_url or f"{self.service_url('identity')}/.well-known/jwks.json"
 
     @staticmethod
+    def database_name(service: str) -> str:
+        """The service's PostgreSQL database (``realtime`` owns ``dojo``)."""
+        return SERVICE_DATABASES.get(service, service)
+
+    @staticmethod
     def owner_role(service: str) -> str:
-        return f"{service}_owner"
+        return f"{Settings.database_name(service)}_owner"
 
     @staticmethod
     def app_role(service: str) -> str:
-        return f"{service}_app"
+        return f"{Settings.database_name(service)}_app"
 
     def superuser_dsn(self, database: str = "postgres") -> str:
         password = self.pg_superuser_password.get_secret_value()
@@ -139,7 +147,8 @@ class Settings(BaseSettings):
         if service in self.database_urls:
             return self.database_urls[service]
         password = self.app_db_password.get_secret_value()
-        return f"postgresql://{self.app_role(service)}:{password}@{self.pg_host}:{self.pg_port}/{service}"
+        database = self.database_name(service)
+        return f"postgresql://{self.app_role(service)}:{password}@{self.pg_host}:{self.pg_port}/{database}"
 
     # -- the dojo sandbox (realtime/sandbox/, the ``sandbox`` task queue's worker) ----------------
     sandbox_bwrap_path: str | None = None

@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.common.settings import Settings
+from api.search.dojo_opensearch import DOJO_INDEX_PREFIX
 from api.search.engine import SearchEngine
 from api.search.opensearch_engine import OpenSearchEngine
 from api.search.postgres_engine import PostgresSearchEngine
@@ -25,6 +26,7 @@ class SearchSettings(BaseSettings):
         default=None, validation_alias=AliasChoices("MRBILL_OPENSEARCH_URL", "OPENSEARCH_URL")
     )
     opensearch_index_prefix: str = "mrbill-pocs"
+    opensearch_dojo_index_prefix: str = DOJO_INDEX_PREFIX
     opensearch_shards: int = 3
     opensearch_replicas: int = 1
     opensearch_timeout_seconds: float = 10.0
@@ -46,5 +48,6 @@ def build_engine(settings: Settings, search_settings: SearchSettings | None = No
             replicas=search_settings.opensearch_replicas,
             timeout=search_settings.opensearch_timeout_seconds,
             verify_certs=search_settings.opensearch_verify_certs,
+            dojo_index_prefix=search_settings.opensearch_dojo_index_prefix,
         )
     return PostgresSearchEngine.from_settings(settings)

@@ -15,6 +15,7 @@ from litestar.di import Provide
 from api.common.auth import provide_claims
 from api.common.pagination import provide_page_params
 from api.common.settings import Settings
+from api.search.dojos import DojoSearchService
 from api.search.engine import SearchEngine
 from api.search.service import SearchIndexManager, SearchService, TemporalGateway
 
@@ -25,6 +26,7 @@ class SearchRuntime:
     engine: SearchEngine
     search: SearchService
     indices: SearchIndexManager
+    dojos: DojoSearchService
 
     @classmethod
     def build(cls, settings: Settings, engine: SearchEngine, temporal: TemporalGateway) -> SearchRuntime:
@@ -33,6 +35,7 @@ class SearchRuntime:
             engine=engine,
             search=SearchService(engine),
             indices=SearchIndexManager(engine, temporal),
+            dojos=DojoSearchService(engine.dojos),
         )
 
 

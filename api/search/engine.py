@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from api.search.dojo_engine import DojoSearchEngine
 from workflows.poc_indexing_types import PocDocument, PocVersion
 from workflows.search_index_types import ReindexBatchResult, ReindexTarget
 
@@ -111,6 +112,11 @@ class SearchEngine(Protocol):
     """One read model of POCs; every write is idempotent by POC version."""
 
     kind: str
+
+    @property
+    def dojos(self) -> DojoSearchEngine:
+        """The dojo read model beside the POCs', on this engine's connections (`api.search.dojo_engine`)."""
+        ...
 
     async def start(self) -> None: ...
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import re
-import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal, Self
@@ -29,6 +28,7 @@ from typing import Any, Literal, Self
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.exceptions import ConflictError, NotFoundError
 
+from api.search.dojo_opensearch import DOJO_INDEX_PREFIX, OpenSearchDojoEngine
 from api.search.engine import (
     FRAMEWORK_FACET_SIZE,
     HIGHLIGHT_END,
@@ -42,6 +42,15 @@ from api.search.engine import (
     SearchQuery,
     SearchResult,
     SuggestionQuery,
+)
+from api.search.opensearch_text import (
+    FOLDING_ANALYZERS,
+    FOLDING_NORMALIZERS,
+    STEMMER_FILTERS,
+    fold,
+    instant,
+    parse_instant,
+    word_clause,
 )
 from api.search.text import query_words
 from workflows.poc_indexing_types import PocDocument, PocVersion
@@ -81,19 +90,9 @@ INDEX_SETTINGS: dict[str, Any] = {
                 "tokenizer": "standard",
                 "filter": ["lowercase", "asciifolding", "code_filter"],
             },
-            "folding": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase", "asciifolding"]},
-            "folding_pt": {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": ["lowercase", "asciifolding", "portuguese_stemmer"],
-            },
-            "folding_en": {
-                "type": "custom",
-                "tokenizer": "standard",
-                "filter": ["lowercase", "asciifolding", "english_stemmer"],
-            },
+            **copy.deepcopy(FOLDING_ANALYZERS),
         },
-        "normalizer": {"folded": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+        "normalizer": copy.deepcopy(FOLDING_NORMALIZERS),
         "filter": {
             "code_filter": {
                 "type": "stop",
@@ -110,8 +109,7 @@ INDEX_SETTINGS: dict[str, Any] = {
                     "while",
                 ],
             },
-            "portuguese_stemmer": {"type": "stemmer", "language": "light_portuguese"},
-            "english_stemmer": {"type": "stemmer", "language": "english"},
+            **copy.deepcopy(STEMMER_FILTERS),
         },
     },
 }
@@ -165,23 +163,8 @@ INDEX_MAPPINGS: dict[str, Any] = {
 """The seed's mapping; name and description fold accents and gain stemmed and as-you-type subfields."""
 
 
-def fold(value: str) -> str:
-    """What the ``folded`` normalizer does to Latin text: lowercase without accents."""
-    decomposed = unicodedata.normalize("NFKD", value.strip().lower())
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat()
-
-
-def _instant(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat()
-
-
-def _parse_instant(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def document_source(document: PocDocument, indexed_at: str) -> dict[str, Any]:
@@ -230,6 +213,7 @@ class OpenSearchEngine:
         replicas: int = 1,
         refresh: RefreshPolicy = "false",
         clock: Any = _now,
+        dojo_index_prefix: str = DOJO_INDEX_PREFIX,
     ) -> None:
         """`refresh` "wait_for" makes each write searchable before it returns (tests)."""
         self.client = client
@@ -238,6 +222,10 @@ class OpenSearchEngine:
         self.replicas = replicas
         self.refresh = refresh
         self._clock = clock
+        self.dojos = OpenSearchDojoEngine(
+            client, index_prefix=dojo_index_prefix, replicas=replicas, refresh=refresh, clock=clock
+        )
+        """The dojo read model in an index of its own, on this engine's client."""
 
     @classmethod
     def from_url(
@@ -250,9 +238,17 @@ class OpenSearchEngine:
         timeout: float = 10.0,
         verify_certs: bool = True,
         refresh: RefreshPolicy = "false",
+        dojo_index_prefix: str = DOJO_INDEX_PREFIX,
     ) -> Self:
         client = AsyncOpenSearch(hosts=[url], timeout=timeout, verify_certs=verify_certs, max_retries=2)
-        return cls(client, index_prefix=index_prefix, shards=shards, replicas=replicas, refresh=refresh)
+        return cls(
+            client,
+            index_prefix=index_prefix,
+            shards=shards,
+            replicas=replicas,
+            refresh=refresh,
+            dojo_index_prefix=dojo_index_prefix,
+        )
 
     # -- names ------------------------------------------------------------------------------
 
@@ -369,9 +365,9 @@ class OpenSearchEngine:
         if query.created_from is not None or query.created_to is not None:
             bounds: dict[str, str] = {}
             if query.created_from is not None:
-                bounds["gte"] = _instant(query.created_from)
+                bounds["gte"] = instant(query.created_from)
             if query.created_to is not None:
-                bounds["lt"] = _instant(query.created_to)
+                bounds["lt"] = instant(query.created_to)
             filters.append({"range": {"created_at": bounds}})
         words = query_words(query.text)
         boolean: dict[str, Any] = {"filter": filters}
@@ -417,21 +413,7 @@ class OpenSearchEngine:
 
     @staticmethod
     def _word_clause(word: str) -> dict[str, Any]:
-        """Each word must match some field: exactly, stemmed, misspelt (AUTO) or as a prefix."""
-        should: list[dict[str, Any]] = [
-            {"multi_match": {"query": word, "fields": TEXT_FIELDS, "fuzziness": "AUTO", "prefix_length": 1}}
-        ]
-        if len(word) >= 3:
-            should.append(
-                {
-                    "multi_match": {
-                        "query": word,
-                        "type": "phrase_prefix",
-                        "fields": ["name", "description", "tags.text"],
-                    }
-                }
-            )
-        return {"bool": {"should": should, "minimum_should_match": 1}}
+        return word_clause(word, TEXT_FIELDS, ["name", "description", "tags.text"])
 
     async def search(self, query: SearchQuery) -> SearchResult:
         body = self.search_body(query)
@@ -461,8 +443,8 @@ class OpenSearchEngine:
                     is_public=bool(source["is_public"]),
                     tags=list(source.get("tags") or []),
                     frameworks=list(source.get("frameworks") or []),
-                    created_at=_parse_instant(source["created_at"]),
-                    updated_at=_parse_instant(source["updated_at"]),
+                    created_at=parse_instant(source["created_at"]),
+                    updated_at=parse_instant(source["updated_at"]),
                     version=int(source["version"]),
                     has_thumbnail=source.get("thumbnail_key") is not None,
                     score=raw.get("_score"),

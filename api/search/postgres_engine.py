@@ -23,6 +23,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from api.common.settings import Settings
 from api.common.tenancy import current_tenant_id, platform_transaction, tenant_transaction
+from api.search.dojo_postgres import PostgresDojoEngine
 from api.search.engine import (
     FRAMEWORK_FACET_SIZE,
     HIGHLIGHT_END,
@@ -37,17 +38,22 @@ from api.search.engine import (
     SearchResult,
     SuggestionQuery,
 )
-from api.search.text import allowed_edits, edit_distance, query_words
+from api.search.postgres_text import (
+    RANK_WEIGHTS,
+    TRIGRAM_THRESHOLD,
+    corrected_groups,
+    lexicon_ctes,
+    pooled_connection,
+    text_query_sql,
+)
+from api.search.postgres_text import SqlParameters as _Sql
+from api.search.text import query_words
 from workflows.poc_indexing_types import PocDocument, PocVersion
 from workflows.search_index_types import ReindexBatchResult, ReindexTarget
 
 SERVICE = "search"
 TABLE = "search_documents"
-TRIGRAM_THRESHOLD = "0.2"
-"""Low enough that one transposition in a six-letter word (similarity 0.27) stays a candidate."""
-CANDIDATES_PER_WORD = 8
-RANK_WEIGHTS = "{0.1, 0.3, 0.6, 1.0}"
-"""ts_rank_cd weights of D, C (description), B (tags), A (name): the name is boosted."""
+TERMS_TABLE = "search_terms"
 HEADLINE_OPTIONS = (
     f"StartSel={HIGHLIGHT_START}, StopSel={HIGHLIGHT_END}, MaxFragments=2, MaxWords=24, MinWords=8, "
     "FragmentDelimiter= … "
@@ -176,17 +182,6 @@ def _document_row(document: PocDocument) -> tuple[Any, ...]:
     )
 
 
-class _Sql:
-    """Placeholders for a statement under construction: values never enter the SQL text."""
-
-    def __init__(self) -> None:
-        self.args: list[Any] = []
-
-    def __call__(self, value: Any) -> str:
-        self.args.append(value)
-        return f"${len(self.args)}"
-
-
 class PostgresSearchEngine:
     kind = "postgres"
 
@@ -194,6 +189,8 @@ class PostgresSearchEngine:
         self.dsn = dsn
         self._pool_size = (min(pool_min, pool_max), pool_max)
         self.engine = PostgresEngine(config={"dsn": dsn}, log_queries=False)
+        self.dojos = PostgresDojoEngine(self.engine)
+        """The dojo read model in the same database, on this engine's pool."""
 
     @classmethod
     def from_settings(cls, settings: Settings, *, pool_max: int | None = None) -> Self:
@@ -280,7 +277,7 @@ class PostgresSearchEngine:
                 sql, args = self._search_sql(query, [[word] for word in words], check_lexicon=bool(words))
                 row = await connection.fetchrow(sql, *args)
                 if row is not None and row["corrections"] is not None:
-                    groups = _corrected_groups(words, row["corrections"])
+                    groups = corrected_groups(words, row["corrections"])
                     sql, args = self._search_sql(query, groups, check_lexicon=False)
                     row = await connection.fetchrow(sql, *args)
         finally:
@@ -342,15 +339,7 @@ class PostgresSearchEngine:
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection with no transaction: the search statement scopes itself."""
-        pool = self.engine.pool
-        if pool is None:
-            connection = await self.engine.get_new_connection()
-            try:
-                yield connection
-            finally:
-                await connection.close()
-            return
-        async with pool.acquire() as connection:
+        async with pooled_connection(self.engine) as connection:
             yield connection
 
     def _filters(self, query: SearchQuery, bind: _Sql) -> tuple[list[str], list[str]]:
@@ -381,23 +370,6 @@ class PostgresSearchEngine:
             clauses.append(f"d.created_at < {bind(query.created_to)}")
         return folded, clauses
 
-    def _text_query(self, word_groups: list[list[str]], bind: _Sql) -> str:
-        """A tsquery: every group must match, any word of a group may."""
-        words: list[str] = []
-        positions: list[int] = []
-        prefixes: list[bool] = []
-        for position, group in enumerate(word_groups):
-            for index, word in enumerate(group):
-                words.append(word)
-                positions.append(position)
-                prefixes.append(index == 0 and len(word) >= 3)
-        return (
-            "(SELECT search_tsquery_and(group_query) FROM ("
-            " SELECT search_tsquery_or(search_word_query(word, prefix)) AS group_query"
-            f" FROM unnest({bind(words)}::text[], {bind(positions)}::int[], {bind(prefixes)}::boolean[])"
-            " AS item(word, position, prefix) GROUP BY position) AS groups)"
-        )
-
     def _search_sql(
         self, query: SearchQuery, word_groups: list[list[str]], *, check_lexicon: bool
     ) -> tuple[str, list[Any]]:
@@ -425,11 +397,11 @@ class PostgresSearchEngine:
         sort = query.sort if has_text or query.sort != "relevance" else "newest"
         gate = ""
         if check_lexicon:
-            ctes.append(self._lexicon_ctes(word_groups, bind))
+            ctes.append(lexicon_ctes(word_groups, bind, terms_table=TERMS_TABLE))
             gate = " WHERE (SELECT ready FROM gate)"
         sources = "scope"
         if has_text:
-            columns = f"{self._text_query(word_groups, bind)} AS query"
+            columns = f"{text_query_sql(word_groups, bind)} AS query"
             if highlight:
                 words = [word for group in word_groups for word in group]
                 columns += f", search_highlight_query({bind(words)}::text[]) AS highlight"
@@ -507,30 +479,6 @@ class PostgresSearchEngine:
             f" {corrections} AS corrections{facets_from}"
         )
         return sql, bind.args
-
-    def _lexicon_ctes(self, word_groups: list[list[str]], bind: _Sql) -> str:
-        """Which typed words are (the start of) a lexicon word, and candidates for the others.
-
-        Candidates are looked up only for unknown words long enough to have a typo budget;
-        ``gate`` is false when any of them has one, and the search waits for the correction.
-        """
-        words = [group[0] for group in word_groups]
-        return (
-            "words AS MATERIALIZED (SELECT typed.* FROM scope, LATERAL ("
-            " SELECT item.position, item.key, EXISTS (SELECT 1 FROM search_terms AS t"
-            " WHERE t.tenant_id = scope.tenant_id AND t.term >= item.key"
-            " AND t.term < item.key || chr(1114111)) AS known"
-            " FROM (SELECT typed_word.position, search_key(typed_word.word) AS key"
-            f" FROM unnest({bind(words)}::text[]) WITH ORDINALITY AS typed_word(word, position) OFFSET 0)"
-            " AS item OFFSET 0) AS typed),"
-            " fuzzy AS MATERIALIZED (SELECT w.position, w.key, ARRAY("
-            " SELECT t.term::text FROM search_terms AS t"
-            " WHERE t.tenant_id = scope.tenant_id AND t.term % w.key"
-            f" ORDER BY similarity(t.term, w.key) DESC, t.term LIMIT {CANDIDATES_PER_WORD}) AS candidates"
-            " FROM scope, words AS w WHERE NOT w.known AND length(w.key) > 2),"
-            " gate AS (SELECT NOT EXISTS (SELECT 1 FROM fuzzy WHERE cardinality(fuzzy.candidates) > 0)"
-            " AS ready)"
-        )
 
     # -- reconciliation ---------------------------------------------------------------------
 
@@ -692,15 +640,8 @@ def _array_literal(values: Sequence[str]) -> str:
     return "{" + ",".join(quoted) + "}"
 
 
-def _corrected_groups(words: list[str], corrections: Sequence[tuple[int, str, list[str]]]) -> list[list[str]]:
-    """Each query word with the lexicon words within its typo budget (OpenSearch's AUTO)."""
-    groups = [[word] for word in words]
-    for position, key, candidates in corrections:
-        budget = allowed_edits(key)
-        groups[position - 1].extend(
-            candidate for candidate in candidates if edit_distance(key, candidate, limit=budget) <= budget
-        )
-    return groups
+_corrected_groups = corrected_groups
+"""Kept under its first name for the unit tests of the correction."""
 
 
 def _facets(values: Sequence[str] | None, counts: Sequence[int] | None) -> Facets:

@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 from api.common.auth import TokenClaims, requires_roles
 from api.common.pagination import PageParams
 from api.search.deps import SearchRuntime
+from api.search.dojo_routes import DojoSearchController
 from api.search.engine import MatchMode, SortOrder, SuggestionKind
 from api.search.schemas import (
     AliasesOut,
@@ -151,6 +152,10 @@ class SearchIndexController(Controller):
         return ReindexStatus.from_progress(reindex_id, progress)
 
 
-ROUTE_HANDLERS: list[ControllerRouterHandler] = [SearchController, SearchIndexController]
+ROUTE_HANDLERS: list[ControllerRouterHandler] = [
+    SearchController,
+    DojoSearchController,
+    SearchIndexController,
+]
 
 __all__ = ["ROUTE_HANDLERS"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from api.common.settings import Settings
+from api.common.settings import SERVICES, Settings
+from infra.database import migrate
 
 pytestmark = pytest.mark.integration
 
@@ -47,3 +48,21 @@ async def test_without_a_tenant_no_rows_are_visible(stack_settings: Settings) ->
         await admin.execute("DELETE FROM tenants WHERE slug = 'rls-probe'")
         await admin.close()
         await app.close()
+
+
+async def test_every_database_records_its_own_migrations_so_migrating_again_changes_nothing(
+    stack_settings: Settings,
+) -> None:
+    """The session migrated every service in this process; doing it again must be a no-op, which
+    holds only if each service's applied migrations were recorded in its own database."""
+    for service in SERVICES:
+        await migrate(stack_settings, service)
+    for service in SERVICES:
+        database = stack_settings.database_name(service)
+        connection = await asyncpg.connect(stack_settings.superuser_dsn(database))
+        try:
+            rows = await connection.fetch("SELECT DISTINCT app_name FROM migration")
+            apps = {row["app_name"] for row in rows}
+        finally:
+            await connection.close()
+        assert apps == {service}

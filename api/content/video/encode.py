@@ -15,12 +15,16 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+import ffmpeg as ffmpeg_graph  # type: ignore[import-untyped]
 
 from api.content.video.compose import ThumbnailSource
-from api.content.video.ffmpeg import BITEXACT_ARGS, FFmpeg, default_ffmpeg
+from api.content.video.ffmpeg import BITEXACT_OPTIONS, FFmpeg, OutputNode, default_ffmpeg
 from api.content.video.model import VideoOptions
-from api.content.video.music import AAC_ARGS, SAMPLE_RATE
+from api.content.video.music import AAC_OPTIONS, SAMPLE_RATE
 from api.content.video.scenes import settled_frame
+from api.content.video.scratch import partial_prefix, scratch_dir
 from api.content.video.text import VideoText
 from api.content.video.timeline import TimelinePlan
 
@@ -31,11 +35,38 @@ MUSIC_FADE_OUT_SECONDS = 2.5
 THUMBNAIL_QUALITY = 88
 THUMBNAIL_SCENE = 0
 """The poster is the intro's settled frame: the year, the title, the person's name and the count."""
+TO_FULL_RANGE_JPEG = {"in_color_matrix": "bt709", "in_range": "tv", "out_range": "pc"}
+"""A video frame (BT.709, limited range) as a JPEG expects it (full range)."""
 
 
 def _concat_line(path: Path) -> str:
     escaped = str(path.resolve()).replace("'", "'\\''")
     return f"file '{escaped}'\n"
+
+
+def _soundtrack(music_path: Path | None, duration: float) -> tuple[Any, dict[str, str]]:
+    """The audio stream of the video and its output options: copied, encoded, or silence.
+
+    AAC made for this plan's length is copied (and the join stops at the video's end); any
+    other file is cut, faded in and out and encoded; no music is silence of the same format.
+    """
+    if music_path is not None and Path(music_path).suffix.lower() in ENCODED_AUDIO_SUFFIXES:
+        return ffmpeg_graph.input(str(music_path))["a"], {"c:a": "copy", "t": f"{duration}"}
+    if music_path is None:
+        silence = ffmpeg_graph.input(f"anullsrc=channel_layout=stereo:sample_rate={SAMPLE_RATE}", f="lavfi")[
+            "a"
+        ]
+        return silence.filter("atrim", 0, duration).filter("asetpts", "N/SR/TB"), AAC_OPTIONS
+    fade_out = min(MUSIC_FADE_OUT_SECONDS, duration / 3)
+    music = (
+        ffmpeg_graph.input(str(music_path))["a"]
+        .filter("atrim", 0, duration)
+        .filter("asetpts", "N/SR/TB")
+        .filter("afade", t="in", st=0, d=min(MUSIC_FADE_IN_SECONDS, duration / 4))
+        .filter("afade", t="out", st=duration - fade_out, d=fade_out)
+        .filter("aformat", sample_rates=SAMPLE_RATE, channel_layouts="stereo")
+    )
+    return music, AAC_OPTIONS
 
 
 def assemble(
@@ -64,68 +95,25 @@ def assemble(
     duration = plan.frames / plan.fps
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mrbill-assemble-") as folder:
-        listing = Path(folder) / "segments.txt"
+    with scratch_dir("assemble") as folder:
+        listing = folder / "segments.txt"
         listing.write_text("".join(_concat_line(Path(path)) for path in segment_paths), encoding="utf-8")
-        audio_args: list[str]
-        if music_path is not None and Path(music_path).suffix.lower() in ENCODED_AUDIO_SUFFIXES:
-            audio_args = [
-                "-i",
-                str(music_path),
-                "-map",
-                "0:v",
-                "-map",
-                "1:a",
-                "-c:a",
-                "copy",
-                "-t",
-                f"{duration}",
-            ]
-        else:
-            if music_path is not None:
-                audio_input = ["-i", str(music_path)]
-                fade_out = min(MUSIC_FADE_OUT_SECONDS, duration / 3)
-                audio_filter = (
-                    f"[1:a]atrim=0:{duration},asetpts=N/SR/TB,"
-                    f"afade=t=in:st=0:d={min(MUSIC_FADE_IN_SECONDS, duration / 4)},"
-                    f"afade=t=out:st={duration - fade_out}:d={fade_out},"
-                    f"aformat=sample_rates={SAMPLE_RATE}:channel_layouts=stereo[audio]"
-                )
-            else:
-                audio_input = [
-                    "-f",
-                    "lavfi",
-                    "-i",
-                    f"anullsrc=channel_layout=stereo:sample_rate={SAMPLE_RATE}",
-                ]
-                audio_filter = f"[1:a]atrim=0:{duration},asetpts=N/SR/TB[audio]"
-            audio_args = [
-                *audio_input,
-                "-filter_complex",
-                audio_filter,
-                "-map",
-                "0:v",
-                "-map",
-                "[audio]",
-                *AAC_ARGS,
-            ]
-        args = [
-            "-f",
-            "concat",
-            "-safe",
-            "0",
-            "-i",
-            str(listing),
-            *audio_args,
-            "-c:v",
-            "copy",
-            "-movflags",
-            "+faststart",
-            *BITEXACT_ARGS,
-            "-metadata",
-            f"title={VideoText(options).title()}",
-        ]
-        runner.run(args, output_path, expected_frames=plan.frames, progress=progress)
+        video = ffmpeg_graph.input(str(listing), f="concat", safe=0)["v"]
+        audio, audio_options = _soundtrack(music_path, duration)
+
+        def job(target: str) -> OutputNode:
+            node: OutputNode = ffmpeg_graph.output(
+                video,
+                audio,
+                target,
+                **audio_options,
+                **{"c:v": "copy", "movflags": "+faststart"},
+                **BITEXACT_OPTIONS,
+                metadata=f"title={VideoText(options).title()}",
+            )
+            return node
+
+        runner.run(job, output_path, expected_frames=plan.frames, progress=progress)
     return output_path
 
 
@@ -148,7 +136,7 @@ def make_thumbnail(
     if isinstance(source, TimelinePlan):
         image = settled_frame(source, THUMBNAIL_SCENE, options, thumbnails)
         descriptor, temporary = tempfile.mkstemp(
-            dir=output_path.parent, prefix=f".{output_path.stem}.", suffix=".partial.jpg"
+            dir=output_path.parent, prefix=partial_prefix(output_path.stem), suffix=".partial.jpg"
         )
         os.close(descriptor)
         try:
@@ -162,17 +150,14 @@ def make_thumbnail(
     if not video.is_file():
         raise FileNotFoundError(f"video missing: {video}")
     seek = 2.0 if at_seconds is None else max(0.0, at_seconds)
-    args = [
-        "-ss",
-        f"{seek:.3f}",
-        "-i",
-        str(video),
-        "-frames:v",
-        "1",
-        "-vf",
-        "scale=in_color_matrix=bt709:in_range=tv:out_range=pc,format=yuvj420p",
-        "-q:v",
-        "3",
-        *BITEXACT_ARGS,
-    ]
-    return runner.run(args, output_path)
+    frame = (
+        ffmpeg_graph.input(str(video), ss=f"{seek:.3f}")["v"]
+        .filter("scale", **TO_FULL_RANGE_JPEG)
+        .filter("format", "yuvj420p")
+    )
+
+    def job(target: str) -> OutputNode:
+        node: OutputNode = frame.output(target, **{"frames:v": 1, "q:v": 3}, **BITEXACT_OPTIONS)
+        return node
+
+    return runner.run(job, output_path)

@@ -3,31 +3,64 @@
 The binary is the one a deployment configures, else the ``imageio-ffmpeg`` wheel's. A job
 writes to a hidden file beside its output and renames it into place only when ffmpeg succeeded,
 so the output's existence means a complete file (callers skip work whose output exists), and a
-failed, timed-out or interrupted job leaves nothing behind (only a worker killed outright can leave
-a hidden ``.partial`` file, which no caller mistakes for output). A `progress` callback may raise
-to cancel a job: ffmpeg is stopped and the exception goes on to the caller. A failure raises `FFmpegError`
-carrying the tail of ffmpeg's own messages, which say what went wrong far better than an exit
-code.
+failed, timed-out or interrupted job leaves nothing behind. Only a process killed outright can
+leave a hidden partial file, which no caller mistakes for output and whose name carries the
+writer's pid, so the next worker removes it (`scratch.sweep_stale_partials`). A `progress`
+callback may raise to cancel a job: ffmpeg is stopped and the exception goes on to the caller.
+A failure raises `FFmpegError` carrying the tail of ffmpeg's own messages, which say what went
+wrong far better than an exit code.
+
+Command lines are built with ffmpeg-python: a job is a function from the file to write to an
+output node (``ffmpeg.input(...).filter(...).output(target, **options)``), which numbers its
+inputs, labels the streams between filters, writes the ``-map``s and escapes filter options, so
+no caller counts input indexes or quotes values. Options shared by several jobs
+(`VideoEncoding.output_options`, `BITEXACT_OPTIONS`, the soundtrack's AAC options) are dicts of
+ffmpeg option names, spread into an output's keyword options. ffmpeg-python's own runner is
+not used: it neither reports progress nor bounds a job in time, and it has no idea of partial
+files; `FFmpeg.run` executes the arguments it compiles.
+
+The scene renderer (`scenes.py`) still hands `run` a list of arguments. Its inputs are raw frames
+in files that ffmpeg-python could name, but nearly all of its graph is ffmpeg's expression
+language (eased positions, crops sliding over an atlas, fades in time): ffmpeg-python takes those
+as opaque strings and escapes their commas and quotes at two levels, so a graph built with it
+would be the same strings, only harder to read in a log. That graph is also what
+``bench/video`` measures, and one command per scene is its whole cost.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Protocol
 
 import imageio_ffmpeg  # type: ignore[import-untyped]
+
+from api.content.video.scratch import partial_name
 
 DEFAULT_TIMEOUT_SECONDS = 600.0
 STDERR_TAIL_LINES = 40
 PROGRESS_PERIOD_SECONDS = 0.25
 """How often ffmpeg reports progress: often enough for a heartbeat, rarely enough to cost nothing."""
+
+GLOBAL_ARGS: tuple[str, ...] = (
+    "-hide_banner",
+    "-nostdin",
+    "-loglevel",
+    "error",
+    "-nostats",
+    "-progress",
+    "pipe:1",
+    "-stats_period",
+    str(PROGRESS_PERIOD_SECONDS),
+    "-y",
+)
+"""Before every job: errors only on stderr, machine-readable progress on stdout, never a prompt."""
 
 
 class FFmpegError(RuntimeError):
@@ -49,6 +82,26 @@ class FFmpegTimeoutError(FFmpegError):
     """The job ran longer than its timeout and was killed."""
 
 
+class OutputNode(Protocol):
+    """What ffmpeg-python's ``output(...)`` returns: a whole job that knows its arguments."""
+
+    def get_args(self) -> list[str]: ...
+
+
+Job = Callable[[str], OutputNode]
+"""A job built with ffmpeg-python: given the file to write, its output node."""
+
+
+def option_args(options: Mapping[str, str | int | None]) -> list[str]:
+    """``{"c:v": "libx264", "an": None}`` as ``-c:v libx264 -an``, in the mapping's order."""
+    args: list[str] = []
+    for name, value in options.items():
+        args.append(f"-{name}")
+        if value is not None:
+            args.append(str(value))
+    return args
+
+
 @dataclass(frozen=True)
 class VideoEncoding:
     """How every segment and the final video are encoded: H.264 High, yuv420p, BT.709, bit-exact.
@@ -62,33 +115,29 @@ class VideoEncoding:
     threads: int = 1
     """Encoder and filter threads per ffmpeg process: scenes run side by side, one core each."""
 
+    def output_options(self) -> dict[str, str]:
+        """As ffmpeg-python output options."""
+        return {
+            "c:v": "libx264",
+            "preset": self.preset,
+            "crf": str(self.crf),
+            "pix_fmt": "yuv420p",
+            "profile:v": "high",
+            "threads": str(self.threads),
+            "colorspace": "bt709",
+            "color_primaries": "bt709",
+            "color_trc": "bt709",
+            "color_range": "tv",
+        }
+
     def video_args(self) -> list[str]:
-        return [
-            "-c:v",
-            "libx264",
-            "-preset",
-            self.preset,
-            "-crf",
-            str(self.crf),
-            "-pix_fmt",
-            "yuv420p",
-            "-profile:v",
-            "high",
-            "-threads",
-            str(self.threads),
-            "-colorspace",
-            "bt709",
-            "-color_primaries",
-            "bt709",
-            "-color_trc",
-            "bt709",
-            "-color_range",
-            "tv",
-        ]
+        """As command-line arguments."""
+        return option_args(self.output_options())
 
 
-BITEXACT_ARGS: tuple[str, ...] = ("-fflags", "+bitexact", "-flags:v", "+bitexact", "-map_metadata", "-1")
+BITEXACT_OPTIONS: dict[str, str] = {"fflags": "+bitexact", "flags:v": "+bitexact", "map_metadata": "-1"}
 """No encoder version strings or dates in the files: the same input gives the same bytes."""
+BITEXACT_ARGS: tuple[str, ...] = tuple(option_args(BITEXACT_OPTIONS))
 
 
 @dataclass(frozen=True)
@@ -101,36 +150,30 @@ class FFmpeg:
         """The configured binary (checked), else the wheel's."""
         return cls(path=find_ffmpeg(configured), timeout=timeout)
 
+    def command(self, job: Job | Sequence[str], target: str) -> list[str]:
+        """The whole command line of `job` writing `target`.
+
+        `job` is built with ffmpeg-python, or is a list of arguments to which `target` is appended.
+        """
+        args = job(target).get_args() if callable(job) else [*job, target]
+        return [self.path, *GLOBAL_ARGS, *args]
+
     def run(
         self,
-        args: Sequence[str],
+        job: Job | Sequence[str],
         output: Path,
         *,
         expected_frames: int | None = None,
         progress: Callable[[float], None] | None = None,
         timeout: float | None = None,
     ) -> Path:
-        """Run ``ffmpeg <args> <output>``: the file appears complete, or not at all.
+        """Run `job` into `output`: the file appears complete, or not at all.
 
         `progress` receives 0-1 as frames are written (when `expected_frames` is known).
         """
         output = Path(output)
-        partial = output.with_name(f".{output.stem}.{secrets.token_hex(4)}.partial{output.suffix}")
-        command = [
-            self.path,
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-nostats",
-            "-progress",
-            "pipe:1",
-            "-stats_period",
-            str(PROGRESS_PERIOD_SECONDS),
-            "-y",
-            *args,
-            str(partial),
-        ]
+        partial = output.with_name(partial_name(output.stem, output.suffix))
+        command = self.command(job, str(partial))
         try:
             self._execute(command, expected_frames, progress, timeout or self.timeout)
             if not partial.is_file():

@@ -22,11 +22,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import ffmpeg as ffmpeg_graph  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
 from api.common.i18n import N_
-from api.content.video.ffmpeg import BITEXACT_ARGS, FFmpeg, default_ffmpeg
+from api.content.video.ffmpeg import BITEXACT_OPTIONS, FFmpeg, OutputNode, default_ffmpeg
+from api.content.video.scratch import partial_prefix
 
 SAMPLE_RATE = 48_000
 SYNTH_VERSION = 1
@@ -37,18 +39,13 @@ PEAK_LIMIT = 10 ** (-1 / 20)
 FADE_IN_SECONDS = 1.5
 FADE_OUT_SECONDS = 3.0
 
-AAC_ARGS: tuple[str, ...] = (
-    "-c:a",
-    "aac",
-    "-aac_coder",
-    "fast",
-    "-b:a",
-    "160k",
-    "-ar",
-    str(SAMPLE_RATE),
-    "-ac",
-    "2",
-)
+AAC_OPTIONS: dict[str, str] = {
+    "c:a": "aac",
+    "aac_coder": "fast",
+    "b:a": "160k",
+    "ar": str(SAMPLE_RATE),
+    "ac": "2",
+}
 """The soundtrack's encoding; the fast coder is twice as quick and transparent for background music."""
 
 Audio = npt.NDArray[np.float64]
@@ -370,11 +367,20 @@ def track_path(name: str, seconds: float, cache_dir: Path, *, ffmpeg: FFmpeg | N
     if path.is_file():
         return path
     audio = synthesize(name, milliseconds / 1000)
-    descriptor, temporary = tempfile.mkstemp(dir=cache_dir, prefix=f".{name}-", suffix=".wav")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=cache_dir, prefix=partial_prefix(name), suffix=".partial.wav"
+    )
     os.close(descriptor)
+
+    def job(target: str) -> OutputNode:
+        node: OutputNode = ffmpeg_graph.input(temporary).output(
+            target, **AAC_OPTIONS, movflags="+faststart", **BITEXACT_OPTIONS
+        )
+        return node
+
     try:
         write_wav(Path(temporary), audio)
-        runner.run(["-i", temporary, *AAC_ARGS, "-movflags", "+faststart", *BITEXACT_ARGS], path)
+        runner.run(job, path)
     finally:
         Path(temporary).unlink(missing_ok=True)
     return path

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -29,6 +28,7 @@ from api.content.video.compose import Composition, Layer, ThumbnailSource, compo
 from api.content.video.drawing import paste
 from api.content.video.ffmpeg import BITEXACT_ARGS, FFmpeg, VideoEncoding, default_ffmpeg
 from api.content.video.model import FPS, VideoOptions
+from api.content.video.scratch import scratch_dir
 from api.content.video.themes import theme
 from api.content.video.timeline import PocPayload, TimelinePlan, encode_plan
 
@@ -411,8 +411,8 @@ def render_scene(
     report(0.1)
     output_path = Path(output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="mrbill-scene-") as folder:
-        inputs = _Inputs(folder=Path(folder), args=[])
+    with scratch_dir("scene") as folder:
+        inputs = _Inputs(folder=folder, args=[])
         graph = scene_graph(
             composition,
             scene.frames,

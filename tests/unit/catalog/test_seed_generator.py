@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -77,11 +76,12 @@ def test_the_data_looks_like_a_real_tenant() -> None:
     assert sum(poc.deleted_at is not None for poc in pocs) > 0
 
 
-def test_a_hundred_thousand_pocs_are_generated_in_seconds() -> None:
-    started = time.perf_counter()
+def test_a_hundred_thousand_pocs_are_all_distinct() -> None:
+    """The benchmarks' size: every POC its own id, and names varied enough to search among.
+    (How long generation takes is the benchmark's business, not a test's.)"""
     pocs = generate_pocs(TENANT, USERS, 100_000, seed=5, until=UNTIL)
-    assert len(pocs) == 100_000
-    assert time.perf_counter() - started < 30
+    assert len({poc.poc_id for poc in pocs}) == 100_000
+    assert len({poc.name for poc in pocs}) > 5_000
 
 
 def test_bad_arguments() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import re
@@ -214,3 +215,53 @@ def test_the_same_inputs_give_the_same_text() -> None:
 
     assert _text(first) == _text(second)
     assert re.search(r"Page 1 of \d+", _text(first)[0])
+
+
+TAG_FILTER_WORDS = {
+    "pt_BR": ("Filtros de tags", "Com qualquer uma das tags: {tags}", "Sem as tags: {tags}"),
+    "en": ("Tag filters", "With any of the tags: {tags}", "Without the tags: {tags}"),
+}
+
+
+@pytest.mark.parametrize("locale", ["pt_BR", "en"])
+def test_the_cover_names_the_tag_filters_of_the_request(locale: str) -> None:
+    report = dataclasses.replace(
+        options("pdf", locale),
+        include_tags=("api", "programacao funcional"),
+        exclude_tags=("legado",),
+    )
+    _rendered, reader = _render(sample_pocs(14), report)
+    cover = _text(reader)[0]
+    label, included, excluded = TAG_FILTER_WORDS[locale]
+
+    assert label in cover
+    assert included.format(tags="api, programacao funcional") in cover
+    assert excluded.format(tags="legado") in cover
+    assert cover.index(label) < cover.index(included.split(":")[0])
+
+
+@pytest.mark.parametrize("locale", ["pt_BR", "en"])
+def test_only_the_filters_given_appear_on_the_cover(locale: str) -> None:
+    label, included, excluded = TAG_FILTER_WORDS[locale]
+    only_excluded = dataclasses.replace(options("pdf", locale), exclude_tags=("legado", "rascunho"))
+    unfiltered = options("pdf", locale)
+
+    excluding_cover = _text(_render(sample_pocs(5), only_excluded)[1])[0]
+    unfiltered_cover = _text(_render(sample_pocs(5), unfiltered)[1])[0]
+
+    assert excluded.format(tags="legado, rascunho") in excluding_cover
+    assert included.split(":")[0] not in excluding_cover
+    assert label not in unfiltered_cover
+    assert excluded.split(":")[0] not in unfiltered_cover
+
+
+def test_many_tag_filters_stay_on_the_cover() -> None:
+    tags = tuple(f"tag-numero-{number:02d}" for number in range(1, 31))
+    report = dataclasses.replace(options("pdf", "pt_BR"), include_tags=tags)
+    _rendered, reader = _render(sample_pocs(14), report)
+    pages = _text(reader)
+
+    assert "Com qualquer uma das tags: tag-numero-01, tag-numero-02" in pages[0]
+    assert "…" in pages[0], "a list longer than three lines is cut with an ellipsis"
+    assert "tag-numero-30" not in pages[0]
+    assert WORDS["pt_BR"]["summary"] in pages[1], "the cover still fits on its page"

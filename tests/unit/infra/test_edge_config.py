@@ -21,7 +21,7 @@ def edge_settings(tmp_path: Path) -> Settings:
     return Settings(var_dir=tmp_path, edge_port=41000, service_ports=PORTS)
 
 
-PORTS = {"identity": 41101, "catalog": 41102, "search": 41103, "content": 41104}
+PORTS = {"identity": 41101, "catalog": 41102, "search": 41103, "content": 41104, "realtime": 41105}
 
 
 def _adapted(settings: Settings) -> dict[str, Any]:
@@ -71,7 +71,8 @@ def _proxied(routes: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def test_every_service_path_is_proxied_to_its_port(edge_settings: Settings) -> None:
     proxied = _proxied(_routes(_adapted(edge_settings)))
     assert [route["match"][0]["path"] for route in proxied] == [
-        list(SERVICE_SPECS[name].edge_paths) for name in ("identity", "catalog", "search", "content")
+        list(SERVICE_SPECS[name].edge_paths)
+        for name in ("identity", "catalog", "search", "content", "realtime")
     ]
     for route, port in zip(proxied, PORTS.values(), strict=True):
         assert f'"dial": "127.0.0.1:{port}"' in json.dumps(route)
@@ -96,6 +97,8 @@ def test_every_service_path_is_proxied_to_its_port(edge_settings: Settings) -> N
     ):
         assert required in SERVICE_SPECS["catalog"].edge_paths
     assert set(SERVICE_SPECS["search"].edge_paths) == {"/v1/search", "/v1/search/*"}
+    # The dojos' REST routes and their WebSockets (/v1/dojos/{id}/code, /v1/dojos/{id}/session).
+    assert set(SERVICE_SPECS["realtime"].edge_paths) == {"/v1/dojos", "/v1/dojos/*"}
 
 
 def test_no_path_is_claimed_by_two_services() -> None:
@@ -107,7 +110,7 @@ def test_docs_are_rewritten_to_the_service_schema(edge_settings: Settings) -> No
     routes = _routes(_adapted(edge_settings))
     docs = [r for r in routes if "path_regexp" in r.get("match", [{}])[0]]
     assert [r["match"][0]["path_regexp"]["pattern"] for r in docs] == [
-        f"^/docs/{name}(/.*)?$" for name in ("identity", "catalog", "search", "content")
+        f"^/docs/{name}(/.*)?$" for name in ("identity", "catalog", "search", "content", "realtime")
     ]
     body = json.dumps(docs[0])
     assert "/schema{http.regexp.docs_identity.1}" in body

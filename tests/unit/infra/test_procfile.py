@@ -38,6 +38,8 @@ def test_procfile_lists_the_stack_the_edge_each_service_and_a_worker_per_queue(s
         "content",
         "worker-content",
         "worker-video",
+        "realtime",
+        "worker-sandbox",
     ]
 
 
@@ -55,6 +57,8 @@ def test_each_line_execs_the_right_command(settings: Settings) -> None:
     assert argv["content"][-3:] == ["serve", "content", "--wait"]
     assert argv["worker-content"][-3:] == ["worker", "content", "--wait"]
     assert argv["worker-video"][-3:] == ["worker", "video", "--wait"]
+    assert argv["realtime"][-3:] == ["serve", "realtime", "--wait"]
+    assert argv["worker-sandbox"][-3:] == ["worker", "sandbox", "--wait"]
     edge = argv["edge"]
     caddy_at = edge.index("exec") + 1
     assert Path(edge[caddy_at]).name == "caddy"
@@ -115,6 +119,7 @@ def test_every_port_comes_from_settings(settings: Settings) -> None:
         "catalog": settings.service_ports["catalog"],
         "search": settings.service_ports["search"],
         "content": settings.service_ports["content"],
+        "realtime": settings.service_ports["realtime"],
     }
 
 
