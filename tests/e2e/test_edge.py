@@ -20,7 +20,7 @@ import uvicorn
 from litestar import Litestar, Request, WebSocket, get, websocket
 from websockets.sync.client import connect
 
-from api.common.settings import Settings
+from api.common.settings import SERVICES, Settings
 from infra.edge import caddy_command, caddy_environment, write_caddyfile
 from infra.stack import port_open
 
@@ -117,7 +117,7 @@ def test_openapi_documents_are_served_under_docs(edge: str) -> None:
     assert swagger.status_code == 200
     assert "SwaggerUIBundle" in swagger.text
     assert json.loads(httpx.get(f"{edge}/docs").text) == {
-        service: f"/docs/{service}/swagger" for service in ("identity", "catalog", "search", "content")
+        service: f"/docs/{service}/swagger" for service in SERVICES
     }
 
 
