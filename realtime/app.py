@@ -1,12 +1,12 @@
 """The realtime service's app factory (``uvicorn --factory realtime.app:create_app``).
 
-The dojos' REST routes are built here; the live parts (the Yjs code rooms and the session
-channel) are mounted beside them by whoever assembles the service, without this module knowing
-their code: their route handlers go in `extra_route_handlers` (WebSocket handlers and ASGI mounts
-under ``/v1/dojos/{dojo_id}/``, with ``opt={"public": True}`` since sockets authenticate
-themselves with ``?access_token=`` through ``app.state.dojos.claims_for_token``), their start
-and stop in `lifespans` (entered after the database pool is up, left before it closes), and the
-live rooms in `live` (or later, from a lifespan, with ``app.state.dojos.attach_live``).
+Three parts make one instance: the dojos' REST routes (`realtime.dojos`), the live code rooms
+(`realtime.live`: a Yjs document per dojo over the y-websocket protocol at
+``/v1/dojos/{dojo_id}/code``) and the session channel (`realtime.session`: chat, presence, the
+randori timer, "Run" and snapshots at ``/v1/dojos/{dojo_id}/session``). Sockets authenticate
+themselves (``?access_token=``) and are admitted by the REST side's `DojoRoomAccess`; instances
+share rooms and sessions through Valkey. Tests of the REST side alone pass a `live` stand-in,
+and then neither socket part is built.
 
 Readiness checks the database and Valkey (the token denylist and the rooms' fan-out) but not
 Temporal: without it only "Run" fails, and that is said in the room.
@@ -14,7 +14,7 @@ Temporal: without it only "Run" fails, and that is said in the room.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -35,10 +35,11 @@ from realtime.dojos.deps import DEPENDENCIES, DojoRuntime
 from realtime.dojos.indexing import DojoIndexingGateway
 from realtime.dojos.piccolo_conf import SERVICE, build_engine
 from realtime.dojos.routes import ROUTE_HANDLERS
-from realtime.dojos.service import DojoChangeListener, DojoService, FinalSnapshotTaker
-from realtime.dojos.snapshots import LiveCodeFinalSnapshot
+from realtime.dojos.service import DojoChangeListener, DojoService
 from realtime.dojos.throttle import ValkeyJoinCodeThrottle
+from realtime.live import build_live_rooms
 from realtime.ports import LiveRooms
+from realtime.session import SessionEndingRooms, build_session_channel
 
 LOCALE_DIR = Path(__file__).parent / "dojos" / "locale"
 
@@ -56,17 +57,12 @@ def create_app(
     key_set: KeySetProvider | None = None,
     temporal_client: Client | None = None,
     live: LiveRooms | None = None,
-    extra_route_handlers: Sequence[ControllerRouterHandler] = (),
-    lifespans: Sequence[Lifespan] = (),
     dojo_changes: DojoChangeListener | None = None,
-    final_snapshot: FinalSnapshotTaker | None = None,
 ) -> Litestar:
     """`key_set` defaults to identity's JWKS; `temporal_client` is connected on first use when None.
 
     `dojo_changes` hears of every committed change of a dojo with its new version; by default
-    the DojoIndexing workflow is started for it (`DojoIndexingGateway`). `final_snapshot` keeps
-    a dojo's last code when it ends; by default the live room's code is read and stored here
-    (`LiveCodeFinalSnapshot`).
+    the DojoIndexing workflow is started for it (`DojoIndexingGateway`).
     """
     settings = settings or Settings()
     register_catalog_dir(LOCALE_DIR)
@@ -76,8 +72,28 @@ def create_app(
     denylist = ValkeyDenylist(valkey)
     storage = local_blob_storage(settings)
     engine = build_engine(settings)
+    room_access = DojoRoomAccess(engine)
+    handlers: list[ControllerRouterHandler] = [*ROUTE_HANDLERS]
+    started: list[Lifespan] = []
+    if live is None:
+        # The live code rooms and the session channel of this instance. Ending a dojo ends its
+        # session first (the FINAL snapshot still reads the live code), then closes the rooms.
+        live_rooms = build_live_rooms(settings, access=room_access, key_set=keys, denylist=denylist)
+        session = build_session_channel(
+            settings,
+            access=room_access,
+            live=live_rooms,
+            key_set=keys,
+            denylist=denylist,
+            valkey=valkey,
+            temporal_client=temporal_client,
+            storage=storage,
+            engine=engine,
+        )
+        live = SessionEndingRooms(live_rooms, session)
+        handlers += [*live_rooms.route_handlers, *session.route_handlers]
+        started += [live_rooms.lifespan, session.lifespan]
     service = DojoService(storage, live=live, changes=dojo_changes, throttle=ValkeyJoinCodeThrottle(valkey))
-    service.final_snapshot = final_snapshot or LiveCodeFinalSnapshot(engine, storage, lambda: service.live)
     runtime = DojoRuntime(
         settings=settings,
         engine=engine,
@@ -86,7 +102,7 @@ def create_app(
         key_set=keys,
         denylist=denylist,
         dojos=service,
-        room_access=DojoRoomAccess(engine),
+        room_access=room_access,
         temporal_client=temporal_client,
     )
 
@@ -103,11 +119,11 @@ def create_app(
     app = create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[*ROUTE_HANDLERS, *extra_route_handlers],
+        route_handlers=handlers,
         readiness_checks={"database": database_check(engine), "valkey": valkey_check(valkey)},
         key_set=keys,
         denylist=denylist,
-        lifespan=[database_pool, *lifespans],
+        lifespan=[database_pool, *started],
         dependencies=DEPENDENCIES,
         description=DESCRIPTION,
     )

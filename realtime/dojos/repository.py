@@ -421,6 +421,8 @@ async def latest_display_name(connection: Connection, tenant_id: UUID, user_id: 
 
 
 # -- snapshots ---------------------------------------------------------------------------------------------
+# Taken by the session channel (`realtime.session.snapshots`), stored through `realtime.dojos.snapshots`;
+# these are the table's only statements.
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,11 +432,14 @@ class SnapshotRecord:
     timestamp: datetime
     code: str
     user_id: UUID | None
+    """None for snapshots the service takes by itself (periodic, final)."""
     kind: SnapshotKind
     storage_key: str | None
 
 
 SNAPSHOT_COLUMNS = "snapshot_id, dojo_id, timestamp, code, user_id, kind, storage_key"
+SNAPSHOT_ORDER = "timestamp, snapshot_id"
+"""Oldest first: the order a replay walks them in."""
 
 
 def _snapshot(row: Mapping[str, Any]) -> SnapshotRecord:
@@ -461,6 +466,7 @@ async def insert_code_snapshot(
     storage_key: str | None = None,
     snapshot_id: UUID | None = None,
 ) -> SnapshotRecord:
+    """`snapshot_id` is given when the storage copy, written first, already names it."""
     row = await connection.fetchrow(
         f"""
         INSERT INTO dojo_code_snapshots (snapshot_id, tenant_id, dojo_id, timestamp, code, user_id, kind,
@@ -480,12 +486,41 @@ async def insert_code_snapshot(
     return _snapshot(row)
 
 
-async def code_snapshots(connection: Connection, dojo_id: UUID, *, limit: int = 1000) -> list[SnapshotRecord]:
-    """The dojo's snapshots, oldest first (a replay walks them in order)."""
+async def all_snapshots(connection: Connection, tenant_id: UUID, dojo_id: UUID) -> list[SnapshotRecord]:
+    """Every snapshot of the dojo, oldest first (a replay needs them all)."""
     rows = await connection.fetch(
-        f"SELECT {SNAPSHOT_COLUMNS} FROM dojo_code_snapshots WHERE dojo_id = $1"  # noqa: S608
-        " ORDER BY timestamp, snapshot_id LIMIT $2",
+        f"SELECT {SNAPSHOT_COLUMNS} FROM dojo_code_snapshots"  # noqa: S608 - fixed columns
+        f" WHERE tenant_id = $1 AND dojo_id = $2 ORDER BY {SNAPSHOT_ORDER}",
+        tenant_id,
         dojo_id,
-        limit,
     )
     return [_snapshot(row) for row in rows]
+
+
+async def snapshots_page(
+    connection: Connection, tenant_id: UUID, dojo_id: UUID, *, offset: int, limit: int
+) -> tuple[list[SnapshotRecord], int]:
+    """A page of the dojo's snapshots, oldest first, and how many it has."""
+    total = await connection.fetchval(
+        "SELECT count(*) FROM dojo_code_snapshots WHERE tenant_id = $1 AND dojo_id = $2", tenant_id, dojo_id
+    )
+    rows = await connection.fetch(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM dojo_code_snapshots"  # noqa: S608 - fixed columns
+        f" WHERE tenant_id = $1 AND dojo_id = $2 ORDER BY {SNAPSHOT_ORDER} OFFSET $3 LIMIT $4",
+        tenant_id,
+        dojo_id,
+        offset,
+        limit,
+    )
+    return [_snapshot(row) for row in rows], int(total)
+
+
+async def latest_snapshot(connection: Connection, tenant_id: UUID, dojo_id: UUID) -> SnapshotRecord | None:
+    """The dojo's code as last kept: what stands in for a live room that is gone."""
+    row = await connection.fetchrow(
+        f"SELECT {SNAPSHOT_COLUMNS} FROM dojo_code_snapshots"  # noqa: S608 - fixed columns
+        " WHERE tenant_id = $1 AND dojo_id = $2 ORDER BY timestamp DESC, snapshot_id DESC LIMIT 1",
+        tenant_id,
+        dojo_id,
+    )
+    return None if row is None else _snapshot(row)

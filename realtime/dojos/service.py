@@ -15,8 +15,9 @@ dojo's size. Every join locks the dojo's row first, so concurrent joins never ov
 
 Every change of a dojo (its fields, its status, who is in it) bumps its ``version``; a
 `DojoChangeListener` (the search's indexing) hears of it once committed. Once an end or a
-cancel has committed, the room's last code is kept as the FINAL snapshot (`FinalSnapshotTaker`)
-and then the room's sockets are closed (`realtime.ports.LiveRooms.close_room`, code 4409).
+cancel has committed, the dojo's rooms are closed (`realtime.ports.LiveRooms.close_room`, code
+4409); the live rooms the service is given keep the FINAL snapshot on the way (in the assembled
+app, `realtime.session.SessionEndingRooms`), so nothing here reads or stores code.
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ SCHEDULE_TOLERANCE = timedelta(minutes=5)
 """How far in the past a scheduled start may be (a form filled in slowly)."""
 SCHEDULE_HORIZON = timedelta(days=366)
 JOIN_CODE_DRAWS = 5
-LIVE_CALL_TIMEOUT_SECONDS = 5.0
+LIVE_CALL_TIMEOUT_SECONDS = 15.0
+"""How long closing a dojo's rooms may take: the FINAL snapshot (database and storage) is kept on the way."""
 CLOSE_CODE_NOT_RUNNING = 4409
 """`realtime.ports.AccessRefused`'s code for a dojo that is not running; rooms close with it."""
 
@@ -164,13 +166,6 @@ class DojoChangeListener(Protocol):
     """Told of every committed change of a dojo (the search's indexing), with its new version."""
 
     async def dojo_changed(self, tenant_id: UUID, dojo_id: UUID, version: int) -> None: ...
-
-
-class FinalSnapshotTaker(Protocol):
-    """Keeps a dojo's last code when it ends or is cancelled while running (after the commit,
-    before its room is closed); `realtime.dojos.snapshots.LiveCodeFinalSnapshot` by default."""
-
-    async def take_final(self, tenant_id: UUID, dojo_id: UUID) -> None: ...
 
 
 # -- validation ---------------------------------------------------------------------------------------------
@@ -339,7 +334,6 @@ class DojoService:
         storage: BlobStorage,
         *,
         live: LiveRooms | None = None,
-        final_snapshot: FinalSnapshotTaker | None = None,
         changes: DojoChangeListener | None = None,
         throttle: JoinCodeThrottle | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -347,7 +341,6 @@ class DojoService:
         self.storage = storage
         self.live = live
         """The live rooms (set once they exist); None: no room to close."""
-        self.final_snapshot = final_snapshot
         self.changes = changes
         self.throttle = throttle
         self._clock = clock
@@ -501,7 +494,6 @@ class DojoService:
             work.connection, dojo.dojo_id, {"status": "COMPLETED", "ended_at": self._clock()}
         )
         self._announce(work, dojo.dojo_id, version)
-        self._final_snapshot(work, dojo.dojo_id)
         self._close_room(work, dojo.dojo_id, "dojo-ended")
         return await self._view(work, actor, dojo.dojo_id)
 
@@ -509,13 +501,10 @@ class DojoService:
         dojo = await self._facilitated(work, actor, dojo_id)
         if dojo.is_finished:
             raise DojoStatusError.finished(dojo.status)
-        was_running = dojo.status == "ACTIVE"
         version = await repository.update_dojo(
             work.connection, dojo.dojo_id, {"status": "CANCELLED", "ended_at": self._clock()}
         )
         self._announce(work, dojo.dojo_id, version)
-        if was_running:
-            self._final_snapshot(work, dojo.dojo_id)
         self._close_room(work, dojo.dojo_id, "dojo-cancelled")
         return await self._view(work, actor, dojo.dojo_id)
 
@@ -674,15 +663,3 @@ class DojoService:
             )
 
         work.after_commit(close_room)
-
-    def _final_snapshot(self, work: UnitOfWork, dojo_id: UUID) -> None:
-        """Once committed, and before the room closes: the room's last code as the FINAL snapshot."""
-        taker = self.final_snapshot
-        if taker is None:
-            return
-        tenant_id = work.tenant_id
-
-        async def final_snapshot() -> None:
-            await asyncio.wait_for(taker.take_final(tenant_id, dojo_id), LIVE_CALL_TIMEOUT_SECONDS * 2)
-
-        work.after_commit(final_snapshot)

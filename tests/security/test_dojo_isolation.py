@@ -247,4 +247,4 @@ async def test_the_application_role_sees_only_the_transactions_tenant(
         await as_first_tenant("UPDATE dojos SET tenant_id = $1 WHERE dojo_id = $2", second.tenant_id, mine)
     async with client.runtime.work(second.tenant_id) as work:
         assert await repository.fetch_dojo(work.connection, theirs) is not None
-        assert len(await repository.code_snapshots(work.connection, theirs)) == 1
+        assert len(await repository.all_snapshots(work.connection, second.tenant_id, theirs)) == 1

@@ -17,6 +17,7 @@ from api.common.valkey import create_valkey
 from realtime.dojos import repository
 from realtime.dojos.access import DojoRoomAccess
 from realtime.ports import AccessRefused, Admission
+from realtime.socket_auth import SocketAuthenticator
 from tests.integration.realtime.dojos_support import (
     Caller,
     DojoClient,
@@ -169,19 +170,20 @@ async def test_socket_tokens_are_checked_like_bearer_tokens(
     client: DojoClient, mint: TokenMint, settings: Settings
 ) -> None:
     runtime = client.runtime
+    sockets = SocketAuthenticator(settings, runtime.key_set, runtime.denylist)
     caller = mint.caller()
-    claims = await runtime.claims_for_token(caller.token)
+    claims = await sockets.claims(caller.token, "en")
     assert (claims.user_id, claims.tenant_id) == (caller.user_id, caller.tenant_id)
 
     with pytest.raises(AccessRefused) as missing:
-        await runtime.claims_for_token(None)
+        await sockets.claims(None, "en")
     assert (missing.value.code, missing.value.reason) == (4401, "token-missing")
     with pytest.raises(AccessRefused) as forged:
-        await runtime.claims_for_token(TokenMint(settings).caller().token)
+        await sockets.claims(TokenMint(settings).caller().token, "en")
     assert (forged.value.code, forged.value.reason) == (4401, "token-invalid")
     expired_token = sign_access_token(mint.key, settings, iat=1_000_000, exp=1_000_900)
     with pytest.raises(AccessRefused) as expired:
-        await runtime.claims_for_token(expired_token)
+        await sockets.claims(expired_token, "en")
     assert (expired.value.code, expired.value.reason) == (4401, "token-expired")
 
     valkey = create_valkey(settings)
@@ -190,5 +192,5 @@ async def test_socket_tokens_are_checked_like_bearer_tokens(
     finally:
         await valkey.aclose()
     with pytest.raises(AccessRefused) as revoked:
-        await runtime.claims_for_token(caller.token)
+        await sockets.claims(caller.token, "en")
     assert (revoked.value.code, revoked.value.reason) == (4401, "token-revoked")

@@ -1,18 +1,22 @@
 """The state machine: SCHEDULED -> ACTIVE -> COMPLETED, SCHEDULED|ACTIVE -> CANCELLED, nothing after.
 
-Ending or cancelling a running dojo keeps the live room's last code as the FINAL snapshot (row
-and storage copy, the seed's layout) and then closes the room's sockets, only once committed.
+Ending or cancelling a dojo asks its live rooms to close, once the change has committed; the
+REST side neither reads nor stores the code. The FINAL snapshot is kept by the rooms it is given
+(the session channel's `SessionEndingRooms` in the assembled app), which
+tests/integration/realtime_session/test_snapshots.py covers.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import pytest
 
 from realtime.dojos import repository
 from tests.integration.realtime.dojos_support import (
+    Caller,
     DojoClient,
     StandInChangeListener,
     StandInLiveRooms,
@@ -24,17 +28,58 @@ from tests.integration.realtime.dojos_support import (
 pytestmark = pytest.mark.integration
 
 
+@dataclass
+class StandInCommitWitness(StandInLiveRooms):
+    """The live rooms' stand-in, noting at each close the dojo's status as another request sees it
+    then: a close asked before the commit would find the dojo still running."""
+
+    status_readers: dict[uuid.UUID, Callable[[], Awaitable[str]]] = field(default_factory=dict)
+    status_at_close: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    async def close_room(self, dojo_id: uuid.UUID, code: int, reason: str) -> None:
+        reader = self.status_readers.get(dojo_id)
+        if reader is not None:
+            self.status_at_close[dojo_id] = await reader()
+        await super().close_room(dojo_id, code, reason)
+
+
+@pytest.fixture(scope="module")
+def live_rooms() -> StandInCommitWitness:
+    """Replaces the conftest's stand-in for this module (the app is built with it)."""
+    return StandInCommitWitness()
+
+
+def witness_closes(
+    live_rooms: StandInCommitWitness, client: DojoClient, caller: Caller, dojo_id: uuid.UUID
+) -> None:
+    """At the dojo's close, read its status through the API: a request, a transaction, of its own."""
+
+    async def status() -> str:
+        response = await client.get(f"/v1/dojos/{dojo_id}", headers=caller.headers)
+        assert response.status_code == 200, response.text
+        found: str = response.json()["status"]
+        return found
+
+    live_rooms.status_readers[dojo_id] = status
+
+
+def calls_for(live_rooms: StandInCommitWitness, dojo_id: uuid.UUID) -> list[tuple[str, uuid.UUID]]:
+    return [call for call in live_rooms.calls if call[1] == dojo_id]
+
+
 async def test_a_dojo_runs_from_scheduled_to_completed(
-    client: DojoClient, mint: TokenMint, live_rooms: StandInLiveRooms
+    client: DojoClient, mint: TokenMint, live_rooms: StandInCommitWitness
 ) -> None:
     maria = mint.caller()
     dojo = await create_dojo(client, maria)
     dojo_id = uuid.UUID(dojo["dojoId"])
+    witness_closes(live_rooms, client, maria, dojo_id)
     started = await start_dojo(client, maria, dojo["dojoId"])
     assert started["status"] == "ACTIVE"
     assert started["startedAt"] is not None
     assert started["endedAt"] is None
     assert started["version"] == dojo["version"] + 1
+    assert calls_for(live_rooms, dojo_id) == [], "starting touches no room"
 
     live_rooms.codes[dojo_id] = "def bowling():\n    return 300\n"
     ended = await client.post(f"/v1/dojos/{dojo_id}/end", headers=maria.headers)
@@ -44,22 +89,13 @@ async def test_a_dojo_runs_from_scheduled_to_completed(
     assert body["endedAt"] is not None
     assert body["joinCode"] == dojo["joinCode"]
 
+    assert calls_for(live_rooms, dojo_id) == [("close_room", dojo_id)], "one close, and no code read here"
     assert live_rooms.closed[-1] == (dojo_id, 4409, "dojo-ended")
-    mine = [call for call in live_rooms.calls if call[1] == dojo_id]
-    assert mine == [("code_of", dojo_id), ("close_room", dojo_id)]
+    assert live_rooms.status_at_close[dojo_id] == "COMPLETED", "closed only once the end had committed"
     async with client.runtime.work(maria.tenant_id) as work:
-        [snapshot] = await repository.code_snapshots(work.connection, dojo_id)
-    assert (snapshot.kind, snapshot.code, snapshot.user_id) == ("FINAL", live_rooms.codes[dojo_id], None)
-    assert snapshot.storage_key is not None
-    assert snapshot.storage_key.startswith(f"dojos/{maria.tenant_id}/{dojo_id}/snapshots/")
-    assert snapshot.storage_key.endswith("Z.json")
-    stored = json.loads(await client.runtime.storage.get(snapshot.storage_key))
-    assert stored["code"] == live_rooms.codes[dojo_id]
-    assert (stored["kind"], stored["dojoId"], stored["snapshotId"]) == (
-        "FINAL",
-        str(dojo_id),
-        str(snapshot.snapshot_id),
-    )
+        assert await repository.all_snapshots(work.connection, maria.tenant_id, dojo_id) == [], (
+            "the REST side keeps no snapshot of its own"
+        )
 
 
 async def test_wrong_transitions_are_409_with_the_status_named(client: DojoClient, mint: TokenMint) -> None:
@@ -99,46 +135,43 @@ async def test_wrong_transitions_are_409_with_the_status_named(client: DojoClien
 
 
 async def test_cancel_works_before_and_during_the_session(
-    client: DojoClient, mint: TokenMint, live_rooms: StandInLiveRooms
+    client: DojoClient, mint: TokenMint, live_rooms: StandInCommitWitness
 ) -> None:
     maria = mint.caller()
     scheduled = await create_dojo(client, maria)
-    cancelled = await client.post(f"/v1/dojos/{scheduled['dojoId']}/cancel", headers=maria.headers)
+    scheduled_id = uuid.UUID(scheduled["dojoId"])
+    witness_closes(live_rooms, client, maria, scheduled_id)
+    cancelled = await client.post(f"/v1/dojos/{scheduled_id}/cancel", headers=maria.headers)
     assert cancelled.status_code == 200
     assert cancelled.json()["status"] == "CANCELLED"
     assert cancelled.json()["startedAt"] is None
-    assert ("code_of", uuid.UUID(scheduled["dojoId"])) not in live_rooms.calls
+    assert calls_for(live_rooms, scheduled_id) == [("close_room", scheduled_id)], "sockets of the lobby too"
+    assert live_rooms.closed[-1] == (scheduled_id, 4409, "dojo-cancelled")
+    assert live_rooms.status_at_close[scheduled_id] == "CANCELLED"
 
     running = await create_dojo(client, maria)
     running_id = uuid.UUID(running["dojoId"])
+    witness_closes(live_rooms, client, maria, running_id)
     await start_dojo(client, maria, running["dojoId"])
     live_rooms.codes[running_id] = "console.log('cancelado')"
     assert (await client.post(f"/v1/dojos/{running_id}/cancel", headers=maria.headers)).json()["status"] == (
         "CANCELLED"
     )
+    assert calls_for(live_rooms, running_id) == [("close_room", running_id)]
     assert live_rooms.closed[-1] == (running_id, 4409, "dojo-cancelled")
+    assert live_rooms.status_at_close[running_id] == "CANCELLED", "closed only once the cancel had committed"
     async with client.runtime.work(maria.tenant_id) as work:
-        snapshots = await repository.code_snapshots(work.connection, running_id)
-    assert [(s.kind, s.code) for s in snapshots] == [("FINAL", "console.log('cancelado')")]
+        assert await repository.all_snapshots(work.connection, maria.tenant_id, running_id) == []
     twice = await client.post(f"/v1/dojos/{running_id}/cancel", headers=maria.headers)
     assert twice.status_code == 409
     assert twice.json()["dojoStatus"] == "CANCELLED"
-
-
-async def test_no_open_room_means_no_final_snapshot(
-    client: DojoClient, mint: TokenMint, live_rooms: StandInLiveRooms
-) -> None:
-    maria = mint.caller()
-    dojo = await create_dojo(client, maria)
-    await start_dojo(client, maria, dojo["dojoId"])
-    assert (await client.post(f"/v1/dojos/{dojo['dojoId']}/end", headers=maria.headers)).status_code == 200
-    async with client.runtime.work(maria.tenant_id) as work:
-        assert await repository.code_snapshots(work.connection, uuid.UUID(dojo["dojoId"])) == []
-    assert live_rooms.closed[-1][0] == uuid.UUID(dojo["dojoId"])
+    assert calls_for(live_rooms, running_id) == [("close_room", running_id)], (
+        "a refused cancel closes nothing"
+    )
 
 
 async def test_only_the_facilitator_starts_ends_cancels_or_draws_a_code(
-    client: DojoClient, mint: TokenMint, live_rooms: StandInLiveRooms
+    client: DojoClient, mint: TokenMint, live_rooms: StandInCommitWitness
 ) -> None:
     maria = mint.caller()
     dojo = await create_dojo(client, maria, isPrivate=False)
@@ -157,7 +190,7 @@ async def test_only_the_facilitator_starts_ends_cancels_or_draws_a_code(
 
 
 async def test_a_refused_transition_changes_nothing_and_tells_nobody(
-    client: DojoClient, mint: TokenMint, live_rooms: StandInLiveRooms, dojo_changes: StandInChangeListener
+    client: DojoClient, mint: TokenMint, live_rooms: StandInCommitWitness, dojo_changes: StandInChangeListener
 ) -> None:
     maria = mint.caller()
     dojo = await create_dojo(client, maria)
