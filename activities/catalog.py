@@ -90,7 +90,8 @@ def report_poc(poc: PocRecord) -> ReportPoc:
     )
 
 
-def _uuid(value: str, field: str) -> UUID:
+def parse_uuid(value: str, field: str) -> UUID:
+    """A request's id as a UUID; a malformed one is refused for good, not retried."""
     try:
         return UUID(value)
     except ValueError as exc:
@@ -100,7 +101,7 @@ def _uuid(value: str, field: str) -> UUID:
 
 
 def _optional_uuid(value: str | None, field: str) -> UUID | None:
-    return None if value is None else _uuid(value, field)
+    return None if value is None else parse_uuid(value, field)
 
 
 def _instant(value: str | None, field: str) -> datetime | None:
@@ -120,32 +121,13 @@ def _instant(value: str | None, field: str) -> datetime | None:
     return moment
 
 
-class CatalogActivities:
-    """Catalog reads for the indexing and content task queues, sharing one engine (and pool) per worker.
+class PooledReads:
+    """Reads of one service's database for a worker: one engine, whose pool lives as long as the
+    worker's `async with` (the catalog's here, realtime's in `activities.dojo_search`)."""
 
-    `storage` receives report selections; only `select_report_pocs` needs it.
-    """
-
-    def __init__(
-        self,
-        engine: PostgresEngine,
-        *,
-        storage: BlobStorage | None = None,
-        pool_min: int = 1,
-        pool_max: int = 5,
-    ) -> None:
+    def __init__(self, engine: PostgresEngine, *, pool_min: int = 1, pool_max: int = 5) -> None:
         self.engine = engine
-        self.storage = storage
         self._pool_size = (pool_min, pool_max)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Self:
-        return cls(
-            build_engine(settings),
-            storage=local_blob_storage(settings),
-            pool_min=settings.db_pool_min,
-            pool_max=settings.db_pool_max,
-        )
 
     async def __aenter__(self) -> Self:
         await self.engine.start_connection_pool(min_size=self._pool_size[0], max_size=self._pool_size[1])
@@ -159,6 +141,33 @@ class CatalogActivities:
     ) -> None:
         await self.engine.close_connection_pool()
 
+
+class CatalogActivities(PooledReads):
+    """Catalog reads for the indexing and content task queues, sharing one engine (and pool) per worker.
+
+    `storage` receives report selections; only `select_report_pocs` needs it.
+    """
+
+    def __init__(
+        self,
+        engine: PostgresEngine,
+        *,
+        storage: BlobStorage | None = None,
+        pool_min: int = 1,
+        pool_max: int = 5,
+    ) -> None:
+        super().__init__(engine, pool_min=pool_min, pool_max=pool_max)
+        self.storage = storage
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls(
+            build_engine(settings),
+            storage=local_blob_storage(settings),
+            pool_min=settings.db_pool_min,
+            pool_max=settings.db_pool_max,
+        )
+
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [self.load_poc_document, self.list_poc_versions]
 
@@ -166,8 +175,8 @@ class CatalogActivities:
     async def load_poc_document(self, request: PocIndexRequest) -> PocDocument | None:
         """The POC as it is now (soft-deleted ones flagged ``deleted``); None when it never was,
         or belongs to another tenant than the request says."""
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
-        poc_id = _uuid(request.poc_id, "poc_id")
+        tenant_id = parse_uuid(request.tenant_id, "tenant_id")
+        poc_id = parse_uuid(request.poc_id, "poc_id")
         async with tenant_transaction(self.engine, tenant_id) as transaction:
             poc = await repository.fetch_poc(transaction.connection, poc_id)
         return poc_document(poc) if poc is not None else None
@@ -182,7 +191,7 @@ class CatalogActivities:
                 after_tenant_id=_optional_uuid(request.after_tenant_id, "after_tenant_id"),
                 after_poc_id=_optional_uuid(request.after_poc_id, "after_poc_id"),
                 limit=limit,
-                tenant_ids=[_uuid(tenant_id, "tenant_ids") for tenant_id in request.tenant_ids],
+                tenant_ids=[parse_uuid(tenant_id, "tenant_ids") for tenant_id in request.tenant_ids],
             )
         return VersionsPage(
             items=[
@@ -206,10 +215,10 @@ class CatalogActivities:
         """
         if self.storage is None:
             raise RuntimeError("CatalogActivities needs storage to select a report's POCs")
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
+        tenant_id = parse_uuid(request.tenant_id, "tenant_id")
         selection = ReportSelection(
             tenant_id=tenant_id,
-            owner_id=_uuid(request.user_id, "user_id"),
+            owner_id=parse_uuid(request.user_id, "user_id"),
             created_from=_instant(request.from_date, "from_date"),
             created_to=_instant(request.to_date, "to_date"),
             include_tag_keys=tuple(dict.fromkeys(label_key(tag) for tag in request.include_tags)),

@@ -12,36 +12,33 @@ any of these freely.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from types import TracebackType
 from typing import Any, Self
-from uuid import UUID
 
 from piccolo.engine.postgres import PostgresEngine
 from temporalio import activity
 from temporalio.client import (
     Client,
     Schedule,
-    ScheduleActionStartWorkflow,
-    ScheduleAlreadyRunningError,
-    ScheduleIntervalSpec,
-    ScheduleOverlapPolicy,
-    SchedulePolicy,
-    ScheduleSpec,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 
-from activities.search import RECONCILIATION_INTERVAL, SIGNAL_CONCURRENCY, SearchActivities
+from activities.catalog import PooledReads, parse_uuid
+from activities.search import (
+    RECONCILIATION_INTERVAL,
+    SearchActivities,
+    create_or_update_schedule,
+    interval_schedule,
+    key_of,
+    require_identity,
+    signal_each,
+    upsert_outcome,
+)
 from api.common.settings import Settings
 from api.common.tenancy import platform_transaction, tenant_transaction
 from api.search.dojo_engine import DojoSearchEngine
 from api.search.engine import SearchEngine
-from temporal.search_attributes import REQUEST_TYPE
 from workflows.dojo_indexing_types import (
     DELETE_DOJO_DOCUMENT_ACTIVITY,
     INDEX_DOJO_VERSIONS_RANGE_ACTIVITY,
@@ -91,15 +88,6 @@ LIMIT $4
 """
 
 
-def _uuid(value: str, field: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError as exc:
-        raise ApplicationError(
-            f"{field} is not a UUID: {value!r}", type="InvalidInput", non_retryable=True
-        ) from exc
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -125,12 +113,8 @@ def dojo_document(row: Any) -> DojoDocument:
     )
 
 
-class RealtimeDojoActivities:
+class RealtimeDojoActivities(PooledReads):
     """Realtime's reads for dojo indexing, sharing one engine (and pool) per worker."""
-
-    def __init__(self, engine: PostgresEngine, *, pool_min: int = 1, pool_max: int = 5) -> None:
-        self.engine = engine
-        self._pool_size = (pool_min, pool_max)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
@@ -140,18 +124,6 @@ class RealtimeDojoActivities:
             pool_max=settings.db_pool_max,
         )
 
-    async def __aenter__(self) -> Self:
-        await self.engine.start_connection_pool(min_size=self._pool_size[0], max_size=self._pool_size[1])
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.engine.close_connection_pool()
-
     def activities(self) -> Sequence[Callable[..., Any]]:
         return [self.load_dojo_document, self.list_dojo_versions]
 
@@ -159,8 +131,8 @@ class RealtimeDojoActivities:
     async def load_dojo_document(self, request: DojoIndexRequest) -> DojoDocument | None:
         """The dojo as it is now; None when it is gone, or belongs to another tenant than the
         request says."""
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
-        dojo_id = _uuid(request.dojo_id, "dojo_id")
+        tenant_id = parse_uuid(request.tenant_id, "tenant_id")
+        dojo_id = parse_uuid(request.dojo_id, "dojo_id")
         async with tenant_transaction(self.engine, tenant_id) as transaction:
             row = await transaction.connection.fetchrow(LOAD_DOJO_SQL, tenant_id, dojo_id)
         return dojo_document(row) if row is not None else None
@@ -169,13 +141,15 @@ class RealtimeDojoActivities:
     async def list_dojo_versions(self, request: DojoVersionsPageRequest) -> DojoVersionsPage:
         """One keyset page of (tenant, dojo, version) over every tenant, for reconciliation."""
         limit = max(1, min(request.limit, MAX_VERSIONS_PAGE))
-        after_tenant = _uuid(request.after_tenant_id, "after_tenant_id") if request.after_tenant_id else None
-        after_dojo = _uuid(request.after_dojo_id, "after_dojo_id") if request.after_dojo_id else None
+        after_tenant = (
+            parse_uuid(request.after_tenant_id, "after_tenant_id") if request.after_tenant_id else None
+        )
+        after_dojo = parse_uuid(request.after_dojo_id, "after_dojo_id") if request.after_dojo_id else None
         if (after_tenant is None) != (after_dojo is None):
             raise ApplicationError(
                 "after_tenant_id and after_dojo_id go together", type="InvalidInput", non_retryable=True
             )
-        tenant_ids = [_uuid(tenant_id, "tenant_ids") for tenant_id in request.tenant_ids]
+        tenant_ids = [parse_uuid(tenant_id, "tenant_ids") for tenant_id in request.tenant_ids]
         async with platform_transaction(self.engine) as transaction:
             rows = await transaction.connection.fetch(
                 VERSIONS_PAGE_SQL, tenant_ids, after_tenant, after_dojo, limit + 1
@@ -224,18 +198,9 @@ class DojoSearchActivities(SearchActivities):
     @activity.defn(name=UPSERT_DOJO_DOCUMENT_ACTIVITY)
     async def upsert_dojo_document(self, document: DojoDocument) -> UpsertOutcome:
         """Store the dojo unless the read model holds this version or a newer one already."""
-        if not document.tenant_id or not document.dojo_id or document.version < 0:
-            raise ApplicationError(
-                "document without tenant, id or version", type="InvalidDocument", non_retryable=True
-            )
+        require_identity(document.tenant_id, document.dojo_id, document.version)
         applied = await (await self._dojos()).upsert(document)
-        activity.logger.info(
-            "dojo %s version %d %s",
-            document.dojo_id,
-            document.version,
-            "indexed" if applied else "already current",
-        )
-        return UpsertOutcome(applied=applied)
+        return upsert_outcome("dojo", document.dojo_id, document.version, applied)
 
     @activity.defn(name=DELETE_DOJO_DOCUMENT_ACTIVITY)
     async def delete_dojo_document(self, request: DojoIndexRequest) -> UpsertOutcome:
@@ -244,47 +209,29 @@ class DojoSearchActivities(SearchActivities):
 
     @activity.defn(name=INDEX_DOJO_VERSIONS_RANGE_ACTIVITY)
     async def index_dojo_versions_range(self, request: DojoVersionsRangeRequest) -> list[DojoVersion]:
-        after = (
-            (request.after_tenant_id, request.after_dojo_id)
-            if request.after_tenant_id is not None and request.after_dojo_id is not None
-            else None
-        )
-        through = (
-            (request.through_tenant_id, request.through_dojo_id)
-            if request.through_tenant_id is not None and request.through_dojo_id is not None
-            else None
-        )
+        after = key_of(request.after_tenant_id, request.after_dojo_id)
+        through = key_of(request.through_tenant_id, request.through_dojo_id)
         return await (await self._dojos()).versions(after, through, tenant_ids=request.tenant_ids)
 
     @activity.defn(name=REQUEST_DOJO_REINDEX_ACTIVITY)
     async def request_dojo_reindex(self, batch: DojoReindexRequests) -> int:
         """Signal-with-start DojoIndexing for each dojo, the way realtime does after a write."""
         client = await self._client()
-        limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
-
-        async def request(item: DojoIndexRequest) -> None:
-            async with limit:
-                await start_dojo_indexing(client, item, task_queue=batch.task_queue)
-
-        await asyncio.gather(*(request(item) for item in batch.requests))
-        return len(batch.requests)
+        return await signal_each(
+            batch.requests, lambda item: start_dojo_indexing(client, item, task_queue=batch.task_queue)
+        )
 
 
 def dojo_reconciliation_schedule(
     *, interval: timedelta = RECONCILIATION_INTERVAL, task_queue: str = TASK_QUEUE, page_size: int = 500
 ) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            RECONCILIATION_WORKFLOW_NAME,
-            DojoReconciliationInput(page_size=page_size, task_queue=task_queue),
-            id=RECONCILIATION_SCHEDULE_ID,
-            task_queue=task_queue,
-            typed_search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(REQUEST_TYPE, RECONCILIATION_REQUEST_TYPE)]
-            ),
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return interval_schedule(
+        RECONCILIATION_WORKFLOW_NAME,
+        DojoReconciliationInput(page_size=page_size, task_queue=task_queue),
+        schedule_id=RECONCILIATION_SCHEDULE_ID,
+        task_queue=task_queue,
+        request_type=RECONCILIATION_REQUEST_TYPE,
+        interval=interval,
     )
 
 
@@ -297,13 +244,4 @@ async def ensure_dojo_reconciliation_schedule(
 ) -> bool:
     """Create the dojo reconciliation schedule, or bring an existing one up to date; True when created."""
     schedule = dojo_reconciliation_schedule(interval=interval, task_queue=task_queue)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-    except ScheduleAlreadyRunningError:
-
-        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(schedule_id).update(update)
-        return False
-    return True
+    return await create_or_update_schedule(client, schedule_id, schedule)

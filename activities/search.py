@@ -7,10 +7,10 @@ worker. Every write is idempotent by POC version, so Temporal may retry any of t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from temporalio import activity
 from temporalio.client import (
@@ -69,6 +69,78 @@ from workflows.search_index_types import (
 
 RECONCILIATION_INTERVAL = timedelta(minutes=15)
 SIGNAL_CONCURRENCY = 16
+
+RequestT = TypeVar("RequestT")
+
+
+def key_of(tenant_id: str | None, entity_id: str | None) -> tuple[str, str] | None:
+    """A keyset position from a request's two optional fields: None unless both are set."""
+    return (tenant_id, entity_id) if tenant_id is not None and entity_id is not None else None
+
+
+def require_identity(tenant_id: str, entity_id: str, version: int) -> None:
+    """A document the read model cannot key is refused for good, not retried."""
+    if not tenant_id or not entity_id or version < 0:
+        raise ApplicationError(
+            "document without tenant, id or version", type="InvalidDocument", non_retryable=True
+        )
+
+
+def upsert_outcome(kind: str, entity_id: str, version: int, applied: bool) -> UpsertOutcome:
+    """Log what an upsert did (not applied: the read model already held that version or a newer one)."""
+    activity.logger.info(
+        "%s %s version %d %s", kind, entity_id, version, "indexed" if applied else "already current"
+    )
+    return UpsertOutcome(applied=applied)
+
+
+async def signal_each(requests: Sequence[RequestT], start: Callable[[RequestT], Awaitable[object]]) -> int:
+    """Start (signal-with-start) indexing for every request, at most `SIGNAL_CONCURRENCY` at a time."""
+    limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
+
+    async def request(item: RequestT) -> None:
+        async with limit:
+            await start(item)
+
+    await asyncio.gather(*(request(item) for item in requests))
+    return len(requests)
+
+
+def interval_schedule(
+    workflow_name: str,
+    workflow_input: object,
+    *,
+    schedule_id: str,
+    task_queue: str,
+    request_type: str,
+    interval: timedelta,
+) -> Schedule:
+    """A schedule starting `workflow_name` every `interval`, skipping a run while one is running."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            workflow_name,
+            workflow_input,
+            id=schedule_id,
+            task_queue=task_queue,
+            typed_search_attributes=TypedSearchAttributes([SearchAttributePair(REQUEST_TYPE, request_type)]),
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    )
+
+
+async def create_or_update_schedule(client: Client, schedule_id: str, schedule: Schedule) -> bool:
+    """Create the schedule, or bring an existing one up to date; True when created."""
+    try:
+        await client.create_schedule(schedule_id, schedule)
+    except ScheduleAlreadyRunningError:
+
+        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
+            return ScheduleUpdate(schedule=schedule)
+
+        await client.get_schedule_handle(schedule_id).update(update)
+        return False
+    return True
 
 
 class SearchActivities:
@@ -145,18 +217,9 @@ class SearchActivities:
     async def upsert_document(self, document: PocDocument) -> UpsertOutcome:
         """Store the POC unless the read model holds this version or a newer one already."""
         await self._ensure_started()
-        if not document.tenant_id or not document.poc_id or document.version < 0:
-            raise ApplicationError(
-                "document without tenant, id or version", type="InvalidDocument", non_retryable=True
-            )
+        require_identity(document.tenant_id, document.poc_id, document.version)
         applied = await self.engine.upsert(document)
-        activity.logger.info(
-            "poc %s version %d %s",
-            document.poc_id,
-            document.version,
-            "indexed" if applied else "already current",
-        )
-        return UpsertOutcome(applied=applied)
+        return upsert_outcome("poc", document.poc_id, document.version, applied)
 
     @activity.defn(name=DELETE_DOCUMENT_ACTIVITY)
     async def delete_document(self, request: PocIndexRequest) -> UpsertOutcome:
@@ -169,30 +232,17 @@ class SearchActivities:
     @activity.defn(name=INDEX_VERSIONS_RANGE_ACTIVITY)
     async def index_versions_range(self, request: VersionsRangeRequest) -> list[PocVersion]:
         await self._ensure_started()
-        after = (
-            (request.after_tenant_id, request.after_poc_id)
-            if request.after_tenant_id is not None and request.after_poc_id is not None
-            else None
-        )
-        through = (
-            (request.through_tenant_id, request.through_poc_id)
-            if request.through_tenant_id is not None and request.through_poc_id is not None
-            else None
-        )
+        after = key_of(request.after_tenant_id, request.after_poc_id)
+        through = key_of(request.through_tenant_id, request.through_poc_id)
         return await self.engine.versions(after, through, tenant_ids=request.tenant_ids)
 
     @activity.defn(name=REQUEST_REINDEX_ACTIVITY)
     async def request_poc_reindex(self, batch: ReindexRequests) -> int:
         """Signal-with-start PocIndexing for each POC, the way catalog does after a write."""
         client = await self._client()
-        limit = asyncio.Semaphore(SIGNAL_CONCURRENCY)
-
-        async def request(item: PocIndexRequest) -> None:
-            async with limit:
-                await start_poc_indexing(client, item, task_queue=batch.task_queue)
-
-        await asyncio.gather(*(request(item) for item in batch.requests))
-        return len(batch.requests)
+        return await signal_each(
+            batch.requests, lambda item: start_poc_indexing(client, item, task_queue=batch.task_queue)
+        )
 
     # -- tenant lifecycle (onboarding) -----------------------------------------------------------------
 
@@ -217,11 +267,7 @@ class SearchActivities:
     @activity.defn(name=REINDEX_BATCH_ACTIVITY)
     async def reindex_batch(self, request: ReindexBatchRequest) -> ReindexBatchResult:
         await self._ensure_started()
-        after = (
-            (request.after_tenant_id, request.after_poc_id)
-            if request.after_tenant_id is not None and request.after_poc_id is not None
-            else None
-        )
+        after = key_of(request.after_tenant_id, request.after_poc_id)
         return await self.engine.reindex_batch(request.target, after, request.limit)
 
     @activity.defn(name=FINISH_REINDEX_ACTIVITY)
@@ -264,18 +310,13 @@ async def start_poc_indexing(
 def reconciliation_schedule(
     *, interval: timedelta = RECONCILIATION_INTERVAL, task_queue: str = TASK_QUEUE, page_size: int = 500
 ) -> Schedule:
-    return Schedule(
-        action=ScheduleActionStartWorkflow(
-            RECONCILIATION_WORKFLOW_NAME,
-            ReconciliationInput(page_size=page_size, task_queue=task_queue),
-            id=RECONCILIATION_SCHEDULE_ID,
-            task_queue=task_queue,
-            typed_search_attributes=TypedSearchAttributes(
-                [SearchAttributePair(REQUEST_TYPE, "POC_INDEX_RECONCILIATION")]
-            ),
-        ),
-        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=interval)]),
-        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+    return interval_schedule(
+        RECONCILIATION_WORKFLOW_NAME,
+        ReconciliationInput(page_size=page_size, task_queue=task_queue),
+        schedule_id=RECONCILIATION_SCHEDULE_ID,
+        task_queue=task_queue,
+        request_type="POC_INDEX_RECONCILIATION",
+        interval=interval,
     )
 
 
@@ -292,13 +333,4 @@ async def ensure_reconciliation_schedule(
     The schedule's overlap policy (skip) keeps a slow run from piling up behind itself.
     """
     schedule = reconciliation_schedule(interval=interval, task_queue=task_queue, page_size=page_size)
-    try:
-        await client.create_schedule(schedule_id, schedule)
-    except ScheduleAlreadyRunningError:
-
-        def update(_: ScheduleUpdateInput) -> ScheduleUpdate:
-            return ScheduleUpdate(schedule=schedule)
-
-        await client.get_schedule_handle(schedule_id).update(update)
-        return False
-    return True
+    return await create_or_update_schedule(client, schedule_id, schedule)

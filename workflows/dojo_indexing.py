@@ -16,13 +16,11 @@ from typing import NoReturn
 from temporalio import workflow
 
 from workflows.read_model_indexing import (
-    ACTIVITY_TIMEOUT,
-    INDEXING_RETRY,
-    RECONCILIATION_TIMEOUT,
-    IndexingSteps,
     Key,
-    ReconciliationSteps,
+    activity_indexing_steps,
+    activity_reconciliation_steps,
     index_until_current,
+    key_of,
     reconcile_pages,
 )
 from workflows.read_model_indexing import compare_versions as compare_entity_versions
@@ -48,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         DojoVersionsPageRequest,
         DojoVersionsRangeRequest,
     )
-    from workflows.poc_indexing_types import ReconciliationReport, UpsertOutcome
+    from workflows.poc_indexing_types import ReconciliationReport
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -71,11 +69,12 @@ class DojoIndexing:
         state.requested_version = max(state.requested_version, request.version)
         await index_until_current(
             state,
-            IndexingSteps(
-                load=self._load,
-                upsert=self._upsert,
-                delete=self._delete,
-                version_of=lambda document: document.version,
+            activity_indexing_steps(
+                load_activity=LOAD_DOJO_DOCUMENT_ACTIVITY,
+                upsert_activity=UPSERT_DOJO_DOCUMENT_ACTIVITY,
+                delete_activity=DELETE_DOJO_DOCUMENT_ACTIVITY,
+                document_type=DojoDocument,
+                request=self._request,
                 continue_as_new=self._continue_as_new,
                 source="realtime",
                 behind_error="RealtimeBehind",
@@ -86,36 +85,6 @@ class DojoIndexing:
 
     def _request(self, version: int) -> DojoIndexRequest:
         return DojoIndexRequest(tenant_id=self._state.tenant_id, dojo_id=self._state.dojo_id, version=version)
-
-    async def _load(self, version: int) -> DojoDocument | None:
-        document: DojoDocument | None = await workflow.execute_activity(
-            LOAD_DOJO_DOCUMENT_ACTIVITY,
-            self._request(version),
-            result_type=DojoDocument,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return document
-
-    async def _upsert(self, document: DojoDocument) -> UpsertOutcome:
-        outcome: UpsertOutcome = await workflow.execute_activity(
-            UPSERT_DOJO_DOCUMENT_ACTIVITY,
-            document,
-            result_type=UpsertOutcome,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return outcome
-
-    async def _delete(self, version: int) -> UpsertOutcome:
-        outcome: UpsertOutcome = await workflow.execute_activity(
-            DELETE_DOJO_DOCUMENT_ACTIVITY,
-            self._request(version),
-            result_type=UpsertOutcome,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return outcome
 
     def _continue_as_new(self, version: int) -> NoReturn:
         workflow.continue_as_new(self._request(version))
@@ -150,64 +119,37 @@ class DojoIndexReconciliation:
     async def run(self, request: DojoReconciliationInput) -> ReconciliationReport:
         self._input = request
         report = self._report = request.carried or ReconciliationReport()
-        after = (
-            (request.resume_after_tenant_id, request.resume_after_dojo_id)
-            if request.resume_after_tenant_id is not None and request.resume_after_dojo_id is not None
-            else None
-        )
+        after = key_of(request.resume_after_tenant_id, request.resume_after_dojo_id)
         return await reconcile_pages(
             report,
             after,
-            ReconciliationSteps(
-                source_page=self._realtime_page,
-                indexed_range=self._indexed_range,
-                request_reindex=self._request_reindex,
+            activity_reconciliation_steps(
+                page_activity=REALTIME_VERSIONS_PAGE_ACTIVITY,
+                page_request=lambda after: DojoVersionsPageRequest(
+                    after_tenant_id=after[0] if after else None,
+                    after_dojo_id=after[1] if after else None,
+                    limit=self._input.page_size,
+                    tenant_ids=self._input.tenant_ids,
+                ),
+                page_type=DojoVersionsPage,
+                range_activity=INDEX_DOJO_VERSIONS_RANGE_ACTIVITY,
+                range_request=lambda after, through: DojoVersionsRangeRequest(
+                    after_tenant_id=after[0] if after else None,
+                    after_dojo_id=after[1] if after else None,
+                    through_tenant_id=through[0] if through else None,
+                    through_dojo_id=through[1] if through else None,
+                    tenant_ids=self._input.tenant_ids,
+                ),
+                range_type=list[DojoVersion],
+                reindex_activity=REQUEST_DOJO_REINDEX_ACTIVITY,
+                reindex_batch=lambda requests: DojoReindexRequests(
+                    requests=requests, task_queue=self._input.task_queue
+                ),
                 key=dojo_key,
                 request=dojo_request,
                 continue_as_new=self._continue_as_new,
             ),
         )
-
-    async def _realtime_page(self, after: Key | None) -> tuple[list[DojoVersion], bool]:
-        page: DojoVersionsPage = await workflow.execute_activity(
-            REALTIME_VERSIONS_PAGE_ACTIVITY,
-            DojoVersionsPageRequest(
-                after_tenant_id=after[0] if after else None,
-                after_dojo_id=after[1] if after else None,
-                limit=self._input.page_size,
-                tenant_ids=self._input.tenant_ids,
-            ),
-            result_type=DojoVersionsPage,
-            start_to_close_timeout=RECONCILIATION_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return page.items, page.has_more
-
-    async def _indexed_range(self, after: Key | None, through: Key | None) -> list[DojoVersion]:
-        indexed: list[DojoVersion] = await workflow.execute_activity(
-            INDEX_DOJO_VERSIONS_RANGE_ACTIVITY,
-            DojoVersionsRangeRequest(
-                after_tenant_id=after[0] if after else None,
-                after_dojo_id=after[1] if after else None,
-                through_tenant_id=through[0] if through else None,
-                through_dojo_id=through[1] if through else None,
-                tenant_ids=self._input.tenant_ids,
-            ),
-            result_type=list[DojoVersion],
-            start_to_close_timeout=RECONCILIATION_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return indexed
-
-    async def _request_reindex(self, requests: list[DojoIndexRequest]) -> int:
-        requested: int = await workflow.execute_activity(
-            REQUEST_DOJO_REINDEX_ACTIVITY,
-            DojoReindexRequests(requests=requests, task_queue=self._input.task_queue),
-            result_type=int,
-            start_to_close_timeout=RECONCILIATION_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return requested
 
     def _continue_as_new(self, after: Key, report: ReconciliationReport) -> NoReturn:
         workflow.continue_as_new(

@@ -27,10 +27,11 @@ from workflows.read_model_indexing import INDEXING_RETRY as INDEXING_RETRY
 from workflows.read_model_indexing import RECONCILIATION_TIMEOUT as RECONCILIATION_TIMEOUT
 from workflows.read_model_indexing import STALE_READ_LIMIT as STALE_READ_LIMIT
 from workflows.read_model_indexing import (
-    IndexingSteps,
     Key,
-    ReconciliationSteps,
+    activity_indexing_steps,
+    activity_reconciliation_steps,
     index_until_current,
+    key_of,
     reconcile_pages,
 )
 from workflows.read_model_indexing import compare_versions as compare_entity_versions
@@ -53,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
         ReconciliationInput,
         ReconciliationReport,
         ReindexRequests,
-        UpsertOutcome,
         VersionsPage,
         VersionsPageRequest,
         VersionsRangeRequest,
@@ -80,11 +80,12 @@ class PocIndexing:
         state.requested_version = max(state.requested_version, request.version)
         await index_until_current(
             state,
-            IndexingSteps(
-                load=self._load,
-                upsert=self._upsert,
-                delete=self._delete,
-                version_of=lambda document: document.version,
+            activity_indexing_steps(
+                load_activity=LOAD_POC_DOCUMENT_ACTIVITY,
+                upsert_activity=UPSERT_DOCUMENT_ACTIVITY,
+                delete_activity=DELETE_DOCUMENT_ACTIVITY,
+                document_type=PocDocument,
+                request=self._request,
                 continue_as_new=self._continue_as_new,
                 source="catalog",
                 behind_error="CatalogBehind",
@@ -95,36 +96,6 @@ class PocIndexing:
 
     def _request(self, version: int) -> PocIndexRequest:
         return PocIndexRequest(tenant_id=self._state.tenant_id, poc_id=self._state.poc_id, version=version)
-
-    async def _load(self, version: int) -> PocDocument | None:
-        document: PocDocument | None = await workflow.execute_activity(
-            LOAD_POC_DOCUMENT_ACTIVITY,
-            self._request(version),
-            result_type=PocDocument,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return document
-
-    async def _upsert(self, document: PocDocument) -> UpsertOutcome:
-        outcome: UpsertOutcome = await workflow.execute_activity(
-            UPSERT_DOCUMENT_ACTIVITY,
-            document,
-            result_type=UpsertOutcome,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return outcome
-
-    async def _delete(self, version: int) -> UpsertOutcome:
-        outcome: UpsertOutcome = await workflow.execute_activity(
-            DELETE_DOCUMENT_ACTIVITY,
-            self._request(version),
-            result_type=UpsertOutcome,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return outcome
 
     def _continue_as_new(self, version: int) -> NoReturn:
         workflow.continue_as_new(self._request(version))
@@ -159,64 +130,37 @@ class PocIndexReconciliation:
     async def run(self, request: ReconciliationInput) -> ReconciliationReport:
         self._input = request
         report = self._report = request.carried or ReconciliationReport()
-        after = (
-            (request.resume_after_tenant_id, request.resume_after_poc_id)
-            if request.resume_after_tenant_id is not None and request.resume_after_poc_id is not None
-            else None
-        )
+        after = key_of(request.resume_after_tenant_id, request.resume_after_poc_id)
         return await reconcile_pages(
             report,
             after,
-            ReconciliationSteps(
-                source_page=self._catalog_page,
-                indexed_range=self._indexed_range,
-                request_reindex=self._request_reindex,
+            activity_reconciliation_steps(
+                page_activity=CATALOG_VERSIONS_PAGE_ACTIVITY,
+                page_request=lambda after: VersionsPageRequest(
+                    after_tenant_id=after[0] if after else None,
+                    after_poc_id=after[1] if after else None,
+                    limit=self._input.page_size,
+                    tenant_ids=self._input.tenant_ids,
+                ),
+                page_type=VersionsPage,
+                range_activity=INDEX_VERSIONS_RANGE_ACTIVITY,
+                range_request=lambda after, through: VersionsRangeRequest(
+                    after_tenant_id=after[0] if after else None,
+                    after_poc_id=after[1] if after else None,
+                    through_tenant_id=through[0] if through else None,
+                    through_poc_id=through[1] if through else None,
+                    tenant_ids=self._input.tenant_ids,
+                ),
+                range_type=list[PocVersion],
+                reindex_activity=REQUEST_REINDEX_ACTIVITY,
+                reindex_batch=lambda requests: ReindexRequests(
+                    requests=requests, task_queue=self._input.task_queue
+                ),
                 key=_poc_key,
                 request=_poc_request,
                 continue_as_new=self._continue_as_new,
             ),
         )
-
-    async def _catalog_page(self, after: Key | None) -> tuple[list[PocVersion], bool]:
-        page: VersionsPage = await workflow.execute_activity(
-            CATALOG_VERSIONS_PAGE_ACTIVITY,
-            VersionsPageRequest(
-                after_tenant_id=after[0] if after else None,
-                after_poc_id=after[1] if after else None,
-                limit=self._input.page_size,
-                tenant_ids=self._input.tenant_ids,
-            ),
-            result_type=VersionsPage,
-            start_to_close_timeout=RECONCILIATION_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return page.items, page.has_more
-
-    async def _indexed_range(self, after: Key | None, through: Key | None) -> list[PocVersion]:
-        indexed: list[PocVersion] = await workflow.execute_activity(
-            INDEX_VERSIONS_RANGE_ACTIVITY,
-            VersionsRangeRequest(
-                after_tenant_id=after[0] if after else None,
-                after_poc_id=after[1] if after else None,
-                through_tenant_id=through[0] if through else None,
-                through_poc_id=through[1] if through else None,
-                tenant_ids=self._input.tenant_ids,
-            ),
-            result_type=list[PocVersion],
-            start_to_close_timeout=RECONCILIATION_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return indexed
-
-    async def _request_reindex(self, requests: list[PocIndexRequest]) -> int:
-        requested: int = await workflow.execute_activity(
-            REQUEST_REINDEX_ACTIVITY,
-            ReindexRequests(requests=requests, task_queue=self._input.task_queue),
-            result_type=int,
-            start_to_close_timeout=RECONCILIATION_TIMEOUT,
-            retry_policy=INDEXING_RETRY,
-        )
-        return requested
 
     def _continue_as_new(self, after: Key, report: ReconciliationReport) -> NoReturn:
         workflow.continue_as_new(

@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Generic, NoReturn, Protocol, TypeVar
+from typing import Any, Generic, NoReturn, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.poc_indexing_types import ReconciliationReport
+    from workflows.poc_indexing_types import ReconciliationReport, UpsertOutcome
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 INDEXING_RETRY = RetryPolicy(
@@ -42,6 +42,7 @@ Key = tuple[str, str]
 """(tenant_id, entity id), both compared as text (UUIDs in canonical form)."""
 
 DocumentT = TypeVar("DocumentT")
+VersionedDocumentT = TypeVar("VersionedDocumentT", bound="VersionedDocument")
 VersionT = TypeVar("VersionT", bound="VersionedEntity")
 RequestT = TypeVar("RequestT")
 
@@ -62,6 +63,18 @@ class VersionedEntity(Protocol):
 
     @property
     def deleted(self) -> bool: ...
+
+
+class VersionedDocument(Protocol):
+    """A source document: the loop only reads its version."""
+
+    @property
+    def version(self) -> int: ...
+
+
+def key_of(tenant_id: str | None, entity_id: str | None) -> Key | None:
+    """A keyset position from an input's two optional fields: None unless both are set."""
+    return (tenant_id, entity_id) if tenant_id is not None and entity_id is not None else None
 
 
 @dataclass(frozen=True)
@@ -188,3 +201,121 @@ async def reconcile_pages(
         after = through
         if workflow.info().is_continue_as_new_suggested():
             steps.continue_as_new(after, report)
+
+
+def activity_indexing_steps(
+    *,
+    load_activity: str,
+    upsert_activity: str,
+    delete_activity: str,
+    document_type: type[VersionedDocumentT],
+    request: Callable[[int], object],
+    continue_as_new: Callable[[int], NoReturn],
+    source: str,
+    behind_error: str,
+    entity: str,
+) -> IndexingSteps[VersionedDocumentT]:
+    """An entity's `IndexingSteps` as activity calls: `request` builds the load and delete
+    activities' argument for a version; every call has the same timeout and retry policy."""
+
+    async def load(version: int) -> VersionedDocumentT | None:
+        document: VersionedDocumentT | None = await workflow.execute_activity(
+            load_activity,
+            request(version),
+            result_type=document_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return document
+
+    async def upsert(document: VersionedDocumentT) -> UpsertOutcome:
+        outcome: UpsertOutcome = await workflow.execute_activity(
+            upsert_activity,
+            document,
+            result_type=UpsertOutcome,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return outcome
+
+    async def delete(version: int) -> UpsertOutcome:
+        outcome: UpsertOutcome = await workflow.execute_activity(
+            delete_activity,
+            request(version),
+            result_type=UpsertOutcome,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return outcome
+
+    return IndexingSteps(
+        load=load,
+        upsert=upsert,
+        delete=delete,
+        version_of=lambda document: document.version,
+        continue_as_new=continue_as_new,
+        source=source,
+        behind_error=behind_error,
+        entity=entity,
+    )
+
+
+def activity_reconciliation_steps(
+    *,
+    page_activity: str,
+    page_request: Callable[[Key | None], object],
+    page_type: type[Any],
+    range_activity: str,
+    range_request: Callable[[Key | None, Key | None], object],
+    range_type: type[list[VersionT]],
+    reindex_activity: str,
+    reindex_batch: Callable[[list[RequestT]], object],
+    key: Callable[[VersionT], Key],
+    request: Callable[[VersionT, int], RequestT],
+    continue_as_new: Callable[[Key, ReconciliationReport], NoReturn],
+) -> ReconciliationSteps[VersionT, RequestT]:
+    """A read model's `ReconciliationSteps` as activity calls.
+
+    `page_request` and `range_request` build the source page's and the read model range's
+    activity arguments from keys, `reindex_batch` the reindex request's; `page_type` answers
+    ``items`` and ``has_more``.
+    """
+
+    async def source_page(after: Key | None) -> tuple[list[VersionT], bool]:
+        page = await workflow.execute_activity(
+            page_activity,
+            page_request(after),
+            result_type=page_type,
+            start_to_close_timeout=RECONCILIATION_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return page.items, page.has_more
+
+    async def indexed_range(after: Key | None, through: Key | None) -> list[VersionT]:
+        indexed: list[VersionT] = await workflow.execute_activity(
+            range_activity,
+            range_request(after, through),
+            result_type=range_type,
+            start_to_close_timeout=RECONCILIATION_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return indexed
+
+    async def request_reindex(requests: list[RequestT]) -> int:
+        requested: int = await workflow.execute_activity(
+            reindex_activity,
+            reindex_batch(requests),
+            result_type=int,
+            start_to_close_timeout=RECONCILIATION_TIMEOUT,
+            retry_policy=INDEXING_RETRY,
+        )
+        return requested
+
+    return ReconciliationSteps(
+        source_page=source_page,
+        indexed_range=indexed_range,
+        request_reindex=request_reindex,
+        key=key,
+        request=request,
+        continue_as_new=continue_as_new,
+    )

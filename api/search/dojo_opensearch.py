@@ -15,15 +15,27 @@ returned), ``status_rank`` (the "active first" order), ``deleted``, ``version`` 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from opensearchpy import AsyncOpenSearch
-from opensearchpy.exceptions import ConflictError, NotFoundError
+from opensearchpy.exceptions import NotFoundError
 
 from api.search.dojo_engine import DojoHit, DojoQuery, DojoSearchResult, status_rank
-from api.search.opensearch_text import fold, folding_analysis, instant, parse_instant, word_clause
+from api.search.opensearch_text import (
+    NAME_KEYS,
+    ExternallyVersionedIndex,
+    RefreshPolicy,
+    fold,
+    folded_keyword,
+    folded_text,
+    folding_analysis,
+    instant,
+    optional_instant,
+    parse_instant,
+    total_hits,
+    word_clause,
+)
 from api.search.text import query_words
 from workflows.dojo_indexing_types import DojoDocument, DojoVersion
 
@@ -47,8 +59,6 @@ SOURCE_FIELDS = [
     "version",
 ]
 """What a hit returns: never ``member_ids``."""
-VERSION_PAGE_SIZE = 1000
-
 DOJO_INDEX_SETTINGS: dict[str, Any] = {
     "index": {"number_of_shards": 2, "number_of_replicas": 1, "max_result_window": 10000},
     "analysis": folding_analysis(),
@@ -61,25 +71,9 @@ DOJO_INDEX_MAPPINGS: dict[str, Any] = {
         "dojo_id": {"type": "keyword"},
         "creator_id": {"type": "keyword"},
         "tenant_id": {"type": "keyword"},
-        "name": {
-            "type": "text",
-            "analyzer": "folding",
-            "fields": {
-                "keyword": {"type": "keyword"},
-                "sort": {"type": "keyword", "normalizer": "folded"},
-                "pt": {"type": "text", "analyzer": "folding_pt"},
-                "en": {"type": "text", "analyzer": "folding_en"},
-            },
-        },
-        "description": {
-            "type": "text",
-            "analyzer": "folding",
-            "fields": {
-                "pt": {"type": "text", "analyzer": "folding_pt"},
-                "en": {"type": "text", "analyzer": "folding_en"},
-            },
-        },
-        "language": {"type": "keyword", "fields": {"key": {"type": "keyword", "normalizer": "folded"}}},
+        "name": folded_text(**NAME_KEYS),
+        "description": folded_text(),
+        "language": folded_keyword(),
         "status": {"type": "keyword"},
         "status_rank": {"type": "integer"},
         "is_private": {"type": "boolean"},
@@ -96,8 +90,6 @@ DOJO_INDEX_MAPPINGS: dict[str, Any] = {
     },
 }
 """The seed's dojo mapping (``tags`` kept for it, though dojos have none yet) with folded subfields."""
-
-RefreshPolicy = Literal["false", "true", "wait_for"]
 
 
 def _now() -> str:
@@ -140,7 +132,12 @@ def dojo_tombstone_source(tenant_id: str, dojo_id: str, version: int, indexed_at
     }
 
 
-class OpenSearchDojoEngine:
+class OpenSearchDojoEngine(ExternallyVersionedIndex[DojoVersion]):
+    id_field = "dojo_id"
+    version_type = DojoVersion
+    # No dojo was ever indexed before the index exists: it holds no versions yet.
+    missing_index_is_empty = True
+
     def __init__(
         self,
         client: AsyncOpenSearch,
@@ -158,10 +155,6 @@ class OpenSearchDojoEngine:
         self.replicas = replicas
         self.refresh = refresh
         self._clock = clock
-
-    @property
-    def alias(self) -> str:
-        return self.prefix
 
     def index_body(self) -> dict[str, Any]:
         settings = copy.deepcopy(DOJO_INDEX_SETTINGS)
@@ -199,23 +192,6 @@ class OpenSearchDojoEngine:
         return await self._write(
             tenant_id, dojo_id, version, dojo_tombstone_source(tenant_id, dojo_id, version, self._clock())
         )
-
-    async def _write(self, tenant_id: str, dojo_id: str, version: int, source: dict[str, Any]) -> bool:
-        try:
-            await self.client.index(
-                index=self.alias,
-                id=dojo_id,
-                body=source,
-                params={
-                    "routing": tenant_id,
-                    "version": str(version),
-                    "version_type": "external",
-                    "refresh": self.refresh,
-                },
-            )
-        except ConflictError:
-            return False
-        return True
 
     # -- queries ---------------------------------------------------------------------------------
 
@@ -296,93 +272,13 @@ class OpenSearchDojoEngine:
                     language=source["language"],
                     status=source["status"],
                     is_private=bool(source["is_private"]),
-                    scheduled_start_time=_optional_instant(source.get("scheduled_start_time")),
+                    scheduled_start_time=optional_instant(source.get("scheduled_start_time")),
                     created_at=parse_instant(source["created_at"]),
-                    started_at=_optional_instant(source.get("started_at")),
-                    ended_at=_optional_instant(source.get("ended_at")),
+                    started_at=optional_instant(source.get("started_at")),
+                    ended_at=optional_instant(source.get("ended_at")),
                     participant_count=int(source.get("participant_count") or 0),
                     version=int(source["version"]),
                     score=raw.get("_score"),
                 )
             )
-        total = response["hits"]["total"]
-        return DojoSearchResult(hits=hits, total=int(total["value"] if isinstance(total, dict) else total))
-
-    # -- reconciliation ---------------------------------------------------------------------------
-
-    def versions_body(
-        self,
-        after: tuple[str, str] | None,
-        through: tuple[str, str] | None,
-        size: int,
-        tenant_ids: Sequence[str] = (),
-    ) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = []
-        if tenant_ids:
-            filters.append({"terms": {"tenant_id": list(tenant_ids)}})
-        if through is not None:
-            filters.append(
-                {
-                    "bool": {
-                        "should": [
-                            {"range": {"tenant_id": {"lt": through[0]}}},
-                            {
-                                "bool": {
-                                    "filter": [
-                                        {"term": {"tenant_id": through[0]}},
-                                        {"range": {"dojo_id": {"lte": through[1]}}},
-                                    ]
-                                }
-                            },
-                        ],
-                        "minimum_should_match": 1,
-                    }
-                }
-            )
-        body: dict[str, Any] = {
-            "size": size,
-            "query": {"bool": {"filter": filters}} if filters else {"match_all": {}},
-            "sort": [{"tenant_id": "asc"}, {"dojo_id": "asc"}],
-            "_source": ["version", "deleted"],
-        }
-        if after is not None:
-            body["search_after"] = [after[0], after[1]]
-        return body
-
-    async def versions(
-        self,
-        after: tuple[str, str] | None,
-        through: tuple[str, str] | None,
-        limit: int | None = None,
-        *,
-        tenant_ids: Sequence[str] = (),
-    ) -> list[DojoVersion]:
-        found: list[DojoVersion] = []
-        cursor = after
-        while limit is None or len(found) < limit:
-            size = VERSION_PAGE_SIZE if limit is None else min(VERSION_PAGE_SIZE, limit - len(found))
-            try:
-                response = await self.client.search(
-                    index=self.alias, body=self.versions_body(cursor, through, size, tenant_ids)
-                )
-            except NotFoundError:
-                return found
-            page = response["hits"]["hits"]
-            for raw in page:
-                tenant_id, dojo_id = raw["sort"]
-                found.append(
-                    DojoVersion(
-                        tenant_id=str(tenant_id),
-                        dojo_id=str(dojo_id),
-                        version=int(raw["_source"]["version"]),
-                        deleted=bool(raw["_source"].get("deleted", False)),
-                    )
-                )
-            if len(page) < size:
-                break
-            cursor = (found[-1].tenant_id, found[-1].dojo_id)
-        return found
-
-
-def _optional_instant(value: str | None) -> datetime | None:
-    return parse_instant(value) if value else None
+        return DojoSearchResult(hits=hits, total=total_hits(response))

@@ -11,21 +11,25 @@ misspelt word must be corrected first (as for POCs).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-from uuid import UUID
 
 from piccolo.engine.postgres import PostgresEngine
 
-from api.common.tenancy import current_tenant_id, platform_transaction, tenant_transaction
+from api.common.tenancy import tenant_transaction
 from api.search.dojo_engine import DojoHit, DojoQuery, DojoSearchResult
 from api.search.postgres_text import (
     RANK_WEIGHTS,
-    TRIGRAM_THRESHOLD,
     SqlParameters,
-    corrected_groups,
+    TableReadModel,
+    corrected_search,
+    corrections_sql,
     lexicon_ctes,
-    pooled_connection,
+    page_cte,
+    page_rows_sql,
+    scope_columns,
+    score_sql,
+    stored_instant,
     text_query_sql,
 )
 from api.search.text import query_words
@@ -85,10 +89,7 @@ ORDERS: dict[str, list[str]] = {
 
 
 def _timestamp(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None if value is None else stored_instant(value)
 
 
 def _document_row(document: DojoDocument) -> tuple[Any, ...]:
@@ -111,17 +112,15 @@ def _document_row(document: DojoDocument) -> tuple[Any, ...]:
     )
 
 
-class PostgresDojoEngine:
+class PostgresDojoEngine(TableReadModel[DojoVersion]):
     """The dojo read model on `engine`, whose pool the POC engine opens and closes."""
+
+    table = TABLE
+    id_column = "dojo_id"
+    version_type = DojoVersion
 
     def __init__(self, engine: PostgresEngine) -> None:
         self.engine = engine
-
-    async def ensure_indices(self) -> list[str]:
-        """The schema belongs to migrations; this only confirms they ran."""
-        async with platform_transaction(self.engine) as transaction:
-            await transaction.connection.fetchval(f"SELECT count(*) FROM {TABLE} WHERE FALSE")
-        return []
 
     # -- writes ----------------------------------------------------------------------------
 
@@ -147,18 +146,12 @@ class PostgresDojoEngine:
 
     async def search(self, query: DojoQuery) -> DojoSearchResult:
         """One statement per search; a second only when a word must be corrected first."""
-        words = query_words(query.text)
-        token = current_tenant_id.set(UUID(query.tenant_id))
-        try:
-            async with pooled_connection(self.engine) as connection:
-                sql, args = self.search_sql(query, [[word] for word in words], check_lexicon=bool(words))
-                row = await connection.fetchrow(sql, *args)
-                if row is not None and row["corrections"] is not None:
-                    groups = corrected_groups(words, row["corrections"])
-                    sql, args = self.search_sql(query, groups, check_lexicon=False)
-                    row = await connection.fetchrow(sql, *args)
-        finally:
-            current_tenant_id.reset(token)
+        row = await corrected_search(
+            self.engine,
+            query.tenant_id,
+            query_words(query.text),
+            lambda groups, check_lexicon: self.search_sql(query, groups, check_lexicon=check_lexicon),
+        )
         if row is None:  # pragma: no cover - the statement always answers one row
             return DojoSearchResult(hits=[], total=0)
         return DojoSearchResult(hits=[_hit(record) for record in row["hits"]], total=int(row["total"]))
@@ -175,11 +168,7 @@ class PostgresDojoEngine:
         """
         bind = SqlParameters()
         viewer = bind(query.viewer_id)
-        scope = [f"set_config('app.tenant_id', {bind(query.tenant_id)}::text, true)::uuid AS tenant_id"]
-        if check_lexicon:  # for the % operator of the correction candidates
-            scope.append(
-                f"set_config('pg_trgm.similarity_threshold', '{TRIGRAM_THRESHOLD}', true) AS threshold"
-            )
+        scope = scope_columns(bind, query.tenant_id, check_lexicon=check_lexicon)
         clauses = [
             "NOT d.deleted",
             f"(NOT d.is_private OR d.creator_id = {viewer}::uuid OR {viewer}::uuid = ANY(d.member_ids))",
@@ -220,69 +209,20 @@ class PostgresDojoEngine:
             f" WHERE d.tenant_id = scope.tenant_id AND {' AND '.join(clauses)} OFFSET 0) AS m{gate})"
         )
         order = ORDERS[sort]
-        keys = ", ".join(dict.fromkeys(item.split()[0] for item in order))
-        ctes.append(
-            f"page AS MATERIALIZED (SELECT {keys} FROM matched ORDER BY {', '.join(order)}"
-            f" LIMIT {bind(query.limit)} OFFSET {bind(query.offset)})"
+        ctes.append(page_cte(order, bind, limit=query.limit, offset=query.offset))
+        hits = page_rows_sql(
+            f"{HIT_COLUMNS}, {score_sql(sort, has_text=has_text)}",
+            table=TABLE,
+            id_column="dojo_id",
+            order=order,
+            has_text=has_text,
         )
-        if sort == "relevance":
-            score = "page.score"
-        elif has_text:
-            score = f"ts_rank_cd('{RANK_WEIGHTS}', h.search_vector, q.query)"
-        else:
-            score = "NULL::real"
-        hits = (
-            f"ARRAY(SELECT ROW({HIT_COLUMNS}, {score})"
-            f" FROM {'page, q' if has_text else 'page'}, scope, LATERAL ("
-            f" SELECT d.* FROM {TABLE} AS d WHERE d.tenant_id = scope.tenant_id AND d.dojo_id = page.dojo_id"
-            f" OFFSET 0) AS h ORDER BY {', '.join(f'page.{item}' for item in order)})"
-        )
-        corrections = (
-            "CASE WHEN NOT (SELECT ready FROM gate) THEN"
-            " ARRAY(SELECT ROW(f.position, f.key, f.candidates) FROM fuzzy AS f ORDER BY f.position) END"
-            if check_lexicon
-            else "NULL::record[]"
-        )
+        corrections = corrections_sql(check_lexicon=check_lexicon)
         sql = (
             f"WITH {', '.join(ctes)}"
             f" SELECT (SELECT count(*) FROM matched) AS total, {hits} AS hits, {corrections} AS corrections"
         )
         return sql, bind.args
-
-    # -- reconciliation ---------------------------------------------------------------------
-
-    async def versions(
-        self,
-        after: tuple[str, str] | None,
-        through: tuple[str, str] | None,
-        limit: int | None = None,
-        *,
-        tenant_ids: Sequence[str] = (),
-    ) -> list[DojoVersion]:
-        bind = SqlParameters()
-        clauses = ["TRUE"]
-        if tenant_ids:
-            clauses.append(f"tenant_id = ANY({bind(list(tenant_ids))}::uuid[])")
-        if after is not None:
-            clauses.append(f"(tenant_id, dojo_id) > ({bind(after[0])}::uuid, {bind(after[1])}::uuid)")
-        if through is not None:
-            clauses.append(f"(tenant_id, dojo_id) <= ({bind(through[0])}::uuid, {bind(through[1])}::uuid)")
-        limit_sql = f" LIMIT {bind(limit)}" if limit is not None else ""
-        async with platform_transaction(self.engine) as transaction:
-            rows = await transaction.connection.fetch(
-                f"SELECT tenant_id, dojo_id, version, deleted FROM {TABLE}"
-                f" WHERE {' AND '.join(clauses)} ORDER BY tenant_id, dojo_id{limit_sql}",
-                *bind.args,
-            )
-        return [
-            DojoVersion(
-                tenant_id=str(row["tenant_id"]),
-                dojo_id=str(row["dojo_id"]),
-                version=int(row["version"]),
-                deleted=bool(row["deleted"]),
-            )
-            for row in rows
-        ]
 
 
 def _hit(record: Sequence[Any]) -> DojoHit:

@@ -23,10 +23,10 @@ import copy
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal, Self
+from typing import Any, Self
 
 from opensearchpy import AsyncOpenSearch
-from opensearchpy.exceptions import ConflictError, NotFoundError
+from opensearchpy.exceptions import NotFoundError
 
 from api.search.dojo_opensearch import DOJO_INDEX_PREFIX, OpenSearchDojoEngine
 from api.search.engine import (
@@ -46,17 +46,21 @@ from api.search.engine import (
 from api.search.opensearch_text import (
     FOLDING_ANALYZERS,
     FOLDING_NORMALIZERS,
+    NAME_KEYS,
     STEMMER_FILTERS,
+    ExternallyVersionedIndex,
+    RefreshPolicy,
     fold,
+    folded_keyword,
+    folded_text,
     instant,
     parse_instant,
+    total_hits,
     word_clause,
 )
 from api.search.text import query_words
 from workflows.poc_indexing_types import PocDocument, PocVersion
 from workflows.search_index_types import ReindexBatchResult, ReindexTarget
-
-RefreshPolicy = Literal["false", "true", "wait_for"]
 
 NAME_FIELDS = ["name^3", "name.pt^3", "name.en^3"]
 TEXT_FIELDS = [*NAME_FIELDS, "description^2", "description.pt^2", "description.en^2", "tags.text^2"]
@@ -77,7 +81,6 @@ SOURCE_FIELDS = [
     "version",
     "thumbnail_key",
 ]
-VERSION_PAGE_SIZE = 1000
 CATCH_UP_PAGE_SIZE = 1000
 _GENERATION = re.compile(r"-v(?P<generation>\d+)$")
 
@@ -121,34 +124,11 @@ INDEX_MAPPINGS: dict[str, Any] = {
         "poc_id": {"type": "keyword"},
         "user_id": {"type": "keyword"},
         "tenant_id": {"type": "keyword"},
-        "name": {
-            "type": "text",
-            "analyzer": "folding",
-            "fields": {
-                "keyword": {"type": "keyword"},
-                "sort": {"type": "keyword", "normalizer": "folded"},
-                "sayt": {"type": "search_as_you_type", "analyzer": "folding"},
-                "pt": {"type": "text", "analyzer": "folding_pt"},
-                "en": {"type": "text", "analyzer": "folding_en"},
-            },
-        },
-        "description": {
-            "type": "text",
-            "analyzer": "folding",
-            "fields": {
-                "pt": {"type": "text", "analyzer": "folding_pt"},
-                "en": {"type": "text", "analyzer": "folding_en"},
-            },
-        },
-        "language": {"type": "keyword", "fields": {"key": {"type": "keyword", "normalizer": "folded"}}},
-        "tags": {
-            "type": "keyword",
-            "fields": {
-                "key": {"type": "keyword", "normalizer": "folded"},
-                "text": {"type": "text", "analyzer": "folding"},
-            },
-        },
-        "frameworks": {"type": "keyword", "fields": {"key": {"type": "keyword", "normalizer": "folded"}}},
+        "name": folded_text(**NAME_KEYS, sayt={"type": "search_as_you_type", "analyzer": "folding"}),
+        "description": folded_text(),
+        "language": folded_keyword(),
+        "tags": folded_keyword(text={"type": "text", "analyzer": "folding"}),
+        "frameworks": folded_keyword(),
         "is_public": {"type": "boolean"},
         "deleted": {"type": "boolean"},
         "version": {"type": "long"},
@@ -201,8 +181,12 @@ def tombstone_source(tenant_id: str, poc_id: str, version: int, indexed_at: str)
     }
 
 
-class OpenSearchEngine:
+class OpenSearchEngine(ExternallyVersionedIndex[PocVersion]):
     kind = "opensearch"
+
+    id_field = "poc_id"
+    version_type = PocVersion
+    missing_index_is_empty = False
 
     def __init__(
         self,
@@ -252,10 +236,6 @@ class OpenSearchEngine:
 
     # -- names ------------------------------------------------------------------------------
 
-    @property
-    def alias(self) -> str:
-        return self.prefix
-
     def tenant_alias(self, tenant_id: str) -> str:
         return f"{self.prefix}-tenant-{tenant_id}"
 
@@ -291,23 +271,6 @@ class OpenSearchEngine:
         return await self._write(
             tenant_id, poc_id, version, tombstone_source(tenant_id, poc_id, version, self._clock())
         )
-
-    async def _write(self, tenant_id: str, poc_id: str, version: int, source: dict[str, Any]) -> bool:
-        try:
-            await self.client.index(
-                index=self.alias,
-                id=poc_id,
-                body=source,
-                params={
-                    "routing": tenant_id,
-                    "version": str(version),
-                    "version_type": "external",
-                    "refresh": self.refresh,
-                },
-            )
-        except ConflictError:
-            return False
-        return True
 
     async def upsert_many(self, documents: Sequence[PocDocument]) -> int:
         if not documents:
@@ -459,10 +422,9 @@ class OpenSearchEngine:
                 for bucket in aggregations.get(name, {}).get("buckets", [])
             ]
 
-        total = response["hits"]["total"]
         return SearchResult(
             hits=hits,
-            total=int(total["value"] if isinstance(total, dict) else total),
+            total=total_hits(response),
             facets=Facets(
                 languages=buckets("languages"), tags=buckets("tags"), frameworks=buckets("frameworks")
             ),
@@ -512,78 +474,6 @@ class OpenSearchEngine:
             ]
             return tags[: query.limit]
         return [str(hit["_source"]["name"]) for hit in response["hits"]["hits"]]
-
-    # -- reconciliation ---------------------------------------------------------------------------
-
-    def versions_body(
-        self,
-        after: tuple[str, str] | None,
-        through: tuple[str, str] | None,
-        size: int,
-        tenant_ids: Sequence[str] = (),
-    ) -> dict[str, Any]:
-        filters: list[dict[str, Any]] = []
-        if tenant_ids:
-            filters.append({"terms": {"tenant_id": list(tenant_ids)}})
-        if through is not None:
-            filters.append(
-                {
-                    "bool": {
-                        "should": [
-                            {"range": {"tenant_id": {"lt": through[0]}}},
-                            {
-                                "bool": {
-                                    "filter": [
-                                        {"term": {"tenant_id": through[0]}},
-                                        {"range": {"poc_id": {"lte": through[1]}}},
-                                    ]
-                                }
-                            },
-                        ],
-                        "minimum_should_match": 1,
-                    }
-                }
-            )
-        body: dict[str, Any] = {
-            "size": size,
-            "query": {"bool": {"filter": filters}} if filters else {"match_all": {}},
-            "sort": [{"tenant_id": "asc"}, {"poc_id": "asc"}],
-            "_source": ["version", "deleted"],
-        }
-        if after is not None:
-            body["search_after"] = [after[0], after[1]]
-        return body
-
-    async def versions(
-        self,
-        after: tuple[str, str] | None,
-        through: tuple[str, str] | None,
-        limit: int | None = None,
-        *,
-        tenant_ids: Sequence[str] = (),
-    ) -> list[PocVersion]:
-        found: list[PocVersion] = []
-        cursor = after
-        while limit is None or len(found) < limit:
-            size = VERSION_PAGE_SIZE if limit is None else min(VERSION_PAGE_SIZE, limit - len(found))
-            response = await self.client.search(
-                index=self.alias, body=self.versions_body(cursor, through, size, tenant_ids)
-            )
-            page = response["hits"]["hits"]
-            for raw in page:
-                tenant_id, poc_id = raw["sort"]
-                found.append(
-                    PocVersion(
-                        tenant_id=str(tenant_id),
-                        poc_id=str(poc_id),
-                        version=int(raw["_source"]["version"]),
-                        deleted=bool(raw["_source"].get("deleted", False)),
-                    )
-                )
-            if len(page) < size:
-                break
-            cursor = (found[-1].tenant_id, found[-1].poc_id)
-        return found
 
     # -- index management ------------------------------------------------------------------------
 

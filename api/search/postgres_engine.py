@@ -12,17 +12,14 @@ edit distance (transpositions count once), ranked by trigram similarity: "pyhton
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any, Self
-from uuid import UUID
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from api.common.settings import Settings
-from api.common.tenancy import current_tenant_id, platform_transaction, tenant_transaction
+from api.common.tenancy import platform_transaction, tenant_transaction
 from api.search.dojo_postgres import PostgresDojoEngine
 from api.search.engine import (
     FRAMEWORK_FACET_SIZE,
@@ -40,10 +37,16 @@ from api.search.engine import (
 )
 from api.search.postgres_text import (
     RANK_WEIGHTS,
-    TRIGRAM_THRESHOLD,
+    TableReadModel,
     corrected_groups,
+    corrected_search,
+    corrections_sql,
     lexicon_ctes,
-    pooled_connection,
+    page_cte,
+    page_rows_sql,
+    scope_columns,
+    score_sql,
+    stored_instant,
     text_query_sql,
 )
 from api.search.postgres_text import SqlParameters as _Sql
@@ -157,11 +160,6 @@ def _content(name: str, description: str | None, tags: Sequence[str]) -> str:
     return " ".join([name, description or "", *tags])
 
 
-def _timestamp(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def _document_row(document: PocDocument) -> tuple[Any, ...]:
     return (
         document.tenant_id,
@@ -177,13 +175,17 @@ def _document_row(document: PocDocument) -> tuple[Any, ...]:
         list(document.tags),
         list(document.frameworks),
         document.thumbnail_key,
-        _timestamp(document.created_at),
-        _timestamp(document.updated_at),
+        stored_instant(document.created_at),
+        stored_instant(document.updated_at),
     )
 
 
-class PostgresSearchEngine:
+class PostgresSearchEngine(TableReadModel[PocVersion]):
     kind = "postgres"
+
+    table = TABLE
+    id_column = "poc_id"
+    version_type = PocVersion
 
     def __init__(self, dsn: str, *, pool_min: int = 2, pool_max: int = 10) -> None:
         self.dsn = dsn
@@ -270,18 +272,12 @@ class PostgresSearchEngine:
         facets and highlights. Otherwise it answers only the correction candidates, which are
         filtered here by edit distance, and the corrected search follows.
         """
-        words = query_words(query.text)
-        token = current_tenant_id.set(UUID(query.tenant_id))
-        try:
-            async with self._connection() as connection:
-                sql, args = self._search_sql(query, [[word] for word in words], check_lexicon=bool(words))
-                row = await connection.fetchrow(sql, *args)
-                if row is not None and row["corrections"] is not None:
-                    groups = corrected_groups(words, row["corrections"])
-                    sql, args = self._search_sql(query, groups, check_lexicon=False)
-                    row = await connection.fetchrow(sql, *args)
-        finally:
-            current_tenant_id.reset(token)
+        row = await corrected_search(
+            self.engine,
+            query.tenant_id,
+            query_words(query.text),
+            lambda groups, check_lexicon: self._search_sql(query, groups, check_lexicon=check_lexicon),
+        )
         if row is None:  # pragma: no cover - the statement always answers one row
             return SearchResult(hits=[], total=0, facets=Facets())
         return SearchResult(
@@ -336,12 +332,6 @@ class PostgresSearchEngine:
             )
             return [str(row["name"]) for row in rows]
 
-    @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection with no transaction: the search statement scopes itself."""
-        async with pooled_connection(self.engine) as connection:
-            yield connection
-
     def _filters(self, query: SearchQuery, bind: _Sql) -> tuple[list[str], list[str]]:
         """Columns of ``scope`` (filter values folded once) and the clauses the client asked for.
 
@@ -385,11 +375,7 @@ class PostgresSearchEngine:
         """
         bind = _Sql()
         viewer = bind(query.viewer_id)
-        scope = [f"set_config('app.tenant_id', {bind(query.tenant_id)}::text, true)::uuid AS tenant_id"]
-        if check_lexicon:  # for the % operator of the correction candidates
-            scope.append(
-                f"set_config('pg_trgm.similarity_threshold', '{TRIGRAM_THRESHOLD}', true) AS threshold"
-            )
+        scope = scope_columns(bind, query.tenant_id, check_lexicon=check_lexicon)
         folded, clauses = self._filters(query, bind)
         ctes = [f"scope AS MATERIALIZED (SELECT {', '.join([*scope, *folded])})"]
         has_text = bool(word_groups)
@@ -429,17 +415,8 @@ class PostgresSearchEngine:
             "newest": ["created_at DESC", "poc_id"],
             "name": ["name_key", "created_at DESC", "poc_id"],
         }[sort]
-        keys = ", ".join(dict.fromkeys(item.split()[0] for item in order))
-        ctes.append(
-            f"page AS MATERIALIZED (SELECT {keys} FROM matched ORDER BY {', '.join(order)}"
-            f" LIMIT {bind(query.limit)} OFFSET {bind(query.offset)})"
-        )
-        if sort == "relevance":
-            score = "page.score"
-        elif has_text:
-            score = f"ts_rank_cd('{RANK_WEIGHTS}', h.search_vector, q.query)"
-        else:
-            score = "NULL::real"
+        ctes.append(page_cte(order, bind, limit=query.limit, offset=query.offset))
+        score = score_sql(sort, has_text=has_text)
         if highlight:
             # ts_headline marks every word matching the query; a field without a mark has no
             # match, and `_hit` leaves it out (no separate to_tsvector(...) @@ test per field).
@@ -451,18 +428,14 @@ class PostgresSearchEngine:
             )
         else:
             name_highlight = description_highlight = "NULL::text"
-        hits = (
-            f"ARRAY(SELECT ROW({HIT_COLUMNS}, {score}, {name_highlight}, {description_highlight})"
-            f" FROM {'page, q' if has_text else 'page'}, scope, LATERAL ("
-            f" SELECT d.* FROM {TABLE} AS d WHERE d.tenant_id = scope.tenant_id AND d.poc_id = page.poc_id"
-            f" OFFSET 0) AS h ORDER BY {', '.join(f'page.{item}' for item in order)})"
+        hits = page_rows_sql(
+            f"{HIT_COLUMNS}, {score}, {name_highlight}, {description_highlight}",
+            table=TABLE,
+            id_column="poc_id",
+            order=order,
+            has_text=has_text,
         )
-        corrections = (
-            "CASE WHEN NOT (SELECT ready FROM gate) THEN"
-            " ARRAY(SELECT ROW(f.position, f.key, f.candidates) FROM fuzzy AS f ORDER BY f.position) END"
-            if check_lexicon
-            else "NULL::record[]"
-        )
+        corrections = corrections_sql(check_lexicon=check_lexicon)
         if query.with_facets:
             facets_from = (
                 " FROM (SELECT array_agg(value) AS facet_values, array_agg(hits) AS facet_counts"
@@ -479,41 +452,6 @@ class PostgresSearchEngine:
             f" {corrections} AS corrections{facets_from}"
         )
         return sql, bind.args
-
-    # -- reconciliation ---------------------------------------------------------------------
-
-    async def versions(
-        self,
-        after: tuple[str, str] | None,
-        through: tuple[str, str] | None,
-        limit: int | None = None,
-        *,
-        tenant_ids: Sequence[str] = (),
-    ) -> list[PocVersion]:
-        bind = _Sql()
-        clauses = ["TRUE"]
-        if tenant_ids:
-            clauses.append(f"tenant_id = ANY({bind(list(tenant_ids))}::uuid[])")
-        if after is not None:
-            clauses.append(f"(tenant_id, poc_id) > ({bind(after[0])}::uuid, {bind(after[1])}::uuid)")
-        if through is not None:
-            clauses.append(f"(tenant_id, poc_id) <= ({bind(through[0])}::uuid, {bind(through[1])}::uuid)")
-        limit_sql = f" LIMIT {bind(limit)}" if limit is not None else ""
-        async with platform_transaction(self.engine) as transaction:
-            rows = await transaction.connection.fetch(
-                f"SELECT tenant_id, poc_id, version, deleted FROM {TABLE}"
-                f" WHERE {' AND '.join(clauses)} ORDER BY tenant_id, poc_id{limit_sql}",
-                *bind.args,
-            )
-        return [
-            PocVersion(
-                tenant_id=str(row["tenant_id"]),
-                poc_id=str(row["poc_id"]),
-                version=int(row["version"]),
-                deleted=bool(row["deleted"]),
-            )
-            for row in rows
-        ]
 
     # -- index management --------------------------------------------------------------------
 
@@ -534,12 +472,6 @@ class PostgresSearchEngine:
             )
             await connection.execute("DELETE FROM search_terms WHERE tenant_id = $1", tenant_id)
         return int(removed)
-
-    async def ensure_indices(self) -> list[str]:
-        """The schema belongs to migrations; this only confirms they ran."""
-        async with platform_transaction(self.engine) as transaction:
-            await transaction.connection.fetchval(f"SELECT count(*) FROM {TABLE} WHERE FALSE")
-        return []
 
     async def update_mappings(self) -> list[str]:
         return []
