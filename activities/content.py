@@ -87,6 +87,7 @@ from workflows.report_generation_types import (
     report_summary_key,
     report_work_prefix,
 )
+from workflows.yearly_video_types import CompleteVideoRequest
 
 LOCALE_DIR = Path(__file__).parent / "locale"
 """The activities' catalog (``messages`` domain): the messages of failed reports live there too."""
@@ -268,6 +269,47 @@ class ContentActivities:
                 transaction.connection, _uuid(request_id, "request_id"), progress=progress, step=step
             )
 
+    async def _complete(
+        self,
+        request: CompleteRequest | CompleteVideoRequest,
+        *,
+        thumbnail_key: str | None,
+        work_prefixes: Sequence[str],
+    ) -> RequestOutcome:
+        """COMPLETED with its file (and poster), then the work folders go; else the status it had."""
+        tenant_id = _uuid(request.tenant_id, "tenant_id")
+        request_id = _uuid(request.request_id, "request_id")
+        async with tenant_transaction(self.engine, tenant_id) as transaction:
+            completed = await repository.mark_completed(
+                transaction.connection,
+                request_id,
+                result_key=request.result_key,
+                media_type=request.media_type,
+                size=request.size,
+                poc_count=request.poc_count,
+                thumbnail_key=thumbnail_key,
+            )
+            current = (
+                None if completed else await repository.fetch_request(transaction.connection, request_id)
+            )
+        if completed:
+            for prefix in work_prefixes:
+                await self.storage.delete_prefix(prefix)
+            return RequestOutcome(status="COMPLETED", changed=True)
+        return RequestOutcome(status=None if current is None else current.status, changed=False)
+
+    async def _fail(self, request: FailRequest, message: str) -> RequestOutcome:
+        """FAILED with a stable code and `message` (in the request's language)."""
+        tenant_id = _uuid(request.tenant_id, "tenant_id")
+        request_id = _uuid(request.request_id, "request_id")
+        async with tenant_transaction(self.engine, tenant_id) as transaction:
+            failed = await repository.mark_failed(
+                transaction.connection, request_id, error_code=request.error_code, error_message=message
+            )
+        if failed:
+            return RequestOutcome(status="FAILED", changed=True)
+        return RequestOutcome(status=await self._status(tenant_id, request_id), changed=False)
+
     async def _status(self, tenant_id: UUID, request_id: UUID) -> str | None:
         async with tenant_transaction(self.engine, tenant_id) as transaction:
             record = await repository.fetch_request(transaction.connection, request_id)
@@ -402,42 +444,16 @@ class ContentActivities:
     @activity.defn(name=COMPLETE_REPORT_ACTIVITY)
     async def complete_report(self, request: CompleteRequest) -> RequestOutcome:
         """COMPLETED with its file, then the work prefix goes; the status it had if it ended otherwise."""
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
-        request_id = _uuid(request.request_id, "request_id")
-        async with tenant_transaction(self.engine, tenant_id) as transaction:
-            completed = await repository.mark_completed(
-                transaction.connection,
-                request_id,
-                result_key=request.result_key,
-                media_type=request.media_type,
-                size=request.size,
-                poc_count=request.poc_count,
-            )
-            current = (
-                None if completed else await repository.fetch_request(transaction.connection, request_id)
-            )
-        if completed:
-            await self.storage.delete_prefix(
-                report_work_prefix(request.tenant_id, request.user_id, request.request_id)
-            )
-            return RequestOutcome(status="COMPLETED", changed=True)
-        return RequestOutcome(status=None if current is None else current.status, changed=False)
+        return await self._complete(
+            request,
+            thumbnail_key=None,
+            work_prefixes=[report_work_prefix(request.tenant_id, request.user_id, request.request_id)],
+        )
 
     @activity.defn(name=FAIL_REPORT_ACTIVITY)
     async def fail_report(self, request: FailRequest) -> RequestOutcome:
         """FAILED with a stable code and a message in the request's language."""
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
-        request_id = _uuid(request.request_id, "request_id")
-        async with tenant_transaction(self.engine, tenant_id) as transaction:
-            failed = await repository.mark_failed(
-                transaction.connection,
-                request_id,
-                error_code=request.error_code,
-                error_message=failure_message(request),
-            )
-        if failed:
-            return RequestOutcome(status="FAILED", changed=True)
-        return RequestOutcome(status=await self._status(tenant_id, request_id), changed=False)
+        return await self._fail(request, failure_message(request))
 
     @activity.defn(name=CANCEL_REPORT_ACTIVITY)
     async def cancel_report(self, request: ReportRequestRef) -> RequestOutcome:

@@ -486,39 +486,11 @@ class VideoActivities(ContentActivities):
     @activity.defn(name=COMPLETE_VIDEO_ACTIVITY)
     async def complete_video(self, request: CompleteVideoRequest) -> RequestOutcome:
         """COMPLETED with its video and poster, then the work folders go; else the status it had."""
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
-        request_id = _uuid(request.request_id, "request_id")
-        async with tenant_transaction(self.engine, tenant_id) as transaction:
-            completed = await repository.mark_completed(
-                transaction.connection,
-                request_id,
-                result_key=request.result_key,
-                media_type=request.media_type,
-                size=request.size,
-                poc_count=request.poc_count,
-                thumbnail_key=request.thumbnail_key,
-            )
-            current = (
-                None if completed else await repository.fetch_request(transaction.connection, request_id)
-            )
-        if completed:
-            for prefix in request.work_prefixes:
-                await self.storage.delete_prefix(prefix)
-            return RequestOutcome(status="COMPLETED", changed=True)
-        return RequestOutcome(status=None if current is None else current.status, changed=False)
+        return await self._complete(
+            request, thumbnail_key=request.thumbnail_key, work_prefixes=request.work_prefixes
+        )
 
     @activity.defn(name=FAIL_VIDEO_ACTIVITY)
     async def fail_video(self, request: FailRequest) -> RequestOutcome:
         """FAILED with a stable code and a message, about a video, in the request's language."""
-        tenant_id = _uuid(request.tenant_id, "tenant_id")
-        request_id = _uuid(request.request_id, "request_id")
-        async with tenant_transaction(self.engine, tenant_id) as transaction:
-            failed = await repository.mark_failed(
-                transaction.connection,
-                request_id,
-                error_code=request.error_code,
-                error_message=video_failure_message(request),
-            )
-        if failed:
-            return RequestOutcome(status="FAILED", changed=True)
-        return RequestOutcome(status=await self._status(tenant_id, request_id), changed=False)
+        return await self._fail(request, video_failure_message(request))

@@ -54,19 +54,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.failures import describe_failure
     from workflows.report_generation_types import (
         AGGREGATE_REPORT_ACTIVITY,
-        CLAIM_REPORT_ACTIVITY,
         COMPLETE_REPORT_ACTIVITY,
         FAIL_REPORT_ACTIVITY,
         GROUP_BY_FIELDS,
         INVALID_REQUEST_ERROR,
         MAX_REPORT_POCS,
         PUBLISH_REPORT_ACTIVITY,
-        READ_OWNER_PROFILE_ACTIVITY,
         REJECTION_ERROR_CODES,
         RENDER_REPORT_ACTIVITY,
         REPORT_FORMATS,
         REPORT_REQUEST_TYPE,
-        SELECT_REPORT_POCS_ACTIVITY,
         STEP_AGGREGATE,
         STEP_CLAIM,
         STEP_COMPLETE,
@@ -82,16 +79,12 @@ with workflow.unsafe.imports_passed_through():
         CompleteRequest,
         DiscardRequest,
         FailRequest,
-        OwnerProfile,
-        OwnerProfileRequest,
-        PocSelection,
         PocSelectionRequest,
         PublishedReport,
         PublishRequest,
         RenderedFile,
         RenderRequest,
         ReportAggregate,
-        ReportClaim,
         ReportJob,
         ReportProgress,
         ReportResult,
@@ -106,8 +99,6 @@ with workflow.unsafe.imports_passed_through():
         RequestSaga,
     )
 
-SELECT_TIMEOUT = timedelta(minutes=2)
-"""Up to `MAX_REPORT_POCS` POCs with their tags, written to storage."""
 AGGREGATE_TIMEOUT = timedelta(minutes=2)
 PUBLISH_TIMEOUT = timedelta(minutes=2)
 RENDER_TIMEOUT = timedelta(minutes=15)
@@ -194,37 +185,19 @@ class ReportGeneration(RequestSaga[ReportJob, ReportProgress, ReportResult]):
         prefix = report_work_prefix(job.tenant_id, job.user_id, job.request_id)
         result_key = report_result_key(job.tenant_id, job.user_id, job.request_id, job.format)
         try:
-            claim: ReportClaim = await self._step(
-                STEP_CLAIM,
-                CLAIM_REPORT_ACTIVITY,
-                ClaimRequest(tenant_id=job.tenant_id, request_id=job.request_id),
-                result_type=ReportClaim,
-                summary="Claim the request (PENDING -> PROCESSING)",
-            )
-            if not claim.claimed:
-                status = claim.status or "NOT_FOUND"
-                self._progress.status = status
-                self._progress.step = None
-                self._show(f"Nothing to do: the request is {status}")
-                workflow.logger.info("report request %s not claimed: %s", job.request_id, status)
+            status = await self._claim(ClaimRequest(tenant_id=job.tenant_id, request_id=job.request_id))
+            if status is not None:
                 return ReportResult(request_id=job.request_id, status=status)
-            self._progress.status = "PROCESSING"
             self._check(job)
 
-            profile: OwnerProfile = await self._step(
-                STEP_PROFILE,
-                READ_OWNER_PROFILE_ACTIVITY,
-                OwnerProfileRequest(tenant_id=job.tenant_id, user_id=job.user_id),
-                result_type=OwnerProfile,
-                summary="Read the owner's name and email (identity)",
+            profile = await self._read_owner(
+                job.tenant_id, job.user_id, "Read the owner's name and email (identity)"
             )
 
             self._undo_later(
                 DISCARD_WORK, DiscardRequest(tenant_id=job.tenant_id, prefix=prefix), "Delete the work folder"
             )
-            selection: PocSelection = await self._step(
-                STEP_SELECT,
-                SELECT_REPORT_POCS_ACTIVITY,
+            selection = await self._select(
                 PocSelectionRequest(
                     tenant_id=job.tenant_id,
                     user_id=job.user_id,
@@ -235,9 +208,7 @@ class ReportGeneration(RequestSaga[ReportJob, ReportProgress, ReportResult]):
                     exclude_tags=list(job.exclude_tags),
                     limit=MAX_REPORT_POCS,
                 ),
-                result_type=PocSelection,
-                start_to_close=SELECT_TIMEOUT,
-                summary="Select the owner's POCs (catalog) into the work folder",
+                "Select the owner's POCs (catalog) into the work folder",
             )
             self._progress.poc_count = selection.count
 

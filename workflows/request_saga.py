@@ -31,16 +31,30 @@ from temporalio.workflow import ActivityCancellationType
 with workflow.unsafe.imports_passed_through():
     from workflows.report_generation_types import (
         CANCEL_REPORT_ACTIVITY,
+        CLAIM_REPORT_ACTIVITY,
         DISCARD_REPORT_FILES_ACTIVITY,
+        READ_OWNER_PROFILE_ACTIVITY,
         REJECTION_ERROR_CODES,
+        SELECT_REPORT_POCS_ACTIVITY,
+        STEP_CLAIM,
         STEP_COMPLETE,
+        STEP_PROFILE,
+        STEP_SELECT,
+        ClaimRequest,
         DiscardRequest,
         FailRequest,
+        OwnerProfile,
+        OwnerProfileRequest,
+        PocSelection,
+        PocSelectionRequest,
+        ReportClaim,
         ReportRequestRef,
         RequestOutcome,
     )
 
 STEP_TIMEOUT = timedelta(seconds=30)
+SELECT_TIMEOUT = timedelta(minutes=2)
+"""Up to the request type's maximum of POCs with their tags, written to storage."""
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     backoff_coefficient=2.0,
@@ -164,6 +178,48 @@ class RequestSaga(Generic[JobT, ProgressT, ResultT]):
             raise asyncio.CancelledError
         self._progress.completed_steps.append(step)
         return result
+
+    async def _claim(self, request: ClaimRequest) -> str | None:
+        """PENDING -> PROCESSING: None when claimed, else the status the request already had (gone
+        or ended, e.g. cancelled before it started), and the run ends without work."""
+        claim: ReportClaim = await self._step(
+            STEP_CLAIM,
+            CLAIM_REPORT_ACTIVITY,
+            request,
+            result_type=ReportClaim,
+            summary="Claim the request (PENDING -> PROCESSING)",
+        )
+        if claim.claimed:
+            self._progress.status = "PROCESSING"
+            return None
+        status = claim.status or "NOT_FOUND"
+        self._progress.status = status
+        self._progress.step = None
+        self._show(f"Nothing to do: the request is {status}")
+        workflow.logger.info("%s request %s not claimed: %s", self.NOUN, request.request_id, status)
+        return status
+
+    async def _read_owner(self, tenant_id: str, user_id: str, summary: str) -> OwnerProfile:
+        profile: OwnerProfile = await self._step(
+            STEP_PROFILE,
+            READ_OWNER_PROFILE_ACTIVITY,
+            OwnerProfileRequest(tenant_id=tenant_id, user_id=user_id),
+            result_type=OwnerProfile,
+            summary=summary,
+        )
+        return profile
+
+    async def _select(self, request: PocSelectionRequest, summary: str) -> PocSelection:
+        """The owner's POCs into the work folder (catalog): they travel through storage."""
+        selection: PocSelection = await self._step(
+            STEP_SELECT,
+            SELECT_REPORT_POCS_ACTIVITY,
+            request,
+            result_type=PocSelection,
+            start_to_close=SELECT_TIMEOUT,
+            summary=summary,
+        )
+        return selection
 
     def _undo_later(self, name: str, argument: DiscardRequest, summary: str) -> None:
         """Register the undo of the step about to run (before it runs: it may write and still fail)."""

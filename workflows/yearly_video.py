@@ -42,19 +42,12 @@ with workflow.unsafe.imports_passed_through():
     from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
     from workflows.failures import describe_failure
     from workflows.report_generation_types import (
-        CLAIM_REPORT_ACTIVITY,
         INVALID_REQUEST_ERROR,
-        READ_OWNER_PROFILE_ACTIVITY,
         REJECTION_ERROR_CODES,
-        SELECT_REPORT_POCS_ACTIVITY,
         ClaimRequest,
         DiscardRequest,
         FailRequest,
-        OwnerProfile,
-        OwnerProfileRequest,
-        PocSelection,
         PocSelectionRequest,
-        ReportClaim,
         RequestOutcome,
         report_work_prefix,
         step_failed_code,
@@ -103,7 +96,6 @@ with workflow.unsafe.imports_passed_through():
         year_period,
     )
 
-SELECT_TIMEOUT = timedelta(minutes=2)
 PLAN_TIMEOUT = timedelta(minutes=2)
 SCENE_TIMEOUT = timedelta(minutes=5)
 SCENE_HEARTBEAT_TIMEOUT = timedelta(seconds=15)
@@ -226,35 +218,20 @@ class YearlyVideo(RequestSaga[VideoJob, VideoProgress, VideoResult]):
         selection_prefix = report_work_prefix(job.tenant_id, job.user_id, job.request_id)
         poc_count = 0
         try:
-            claim: ReportClaim = await self._step(
-                STEP_CLAIM,
-                CLAIM_REPORT_ACTIVITY,
+            status = await self._claim(
                 ClaimRequest(
                     tenant_id=job.tenant_id,
                     request_id=job.request_id,
                     progress=STEP_STARTS_AT[STEP_PROFILE],
                     step=REQUEST_STEPS[STEP_SELECT],
                 ),
-                result_type=ReportClaim,
-                summary="Claim the request (PENDING -> PROCESSING)",
             )
-            if not claim.claimed:
-                status = claim.status or "NOT_FOUND"
-                self._progress.status = status
-                self._progress.step = None
-                self._show(f"Nothing to do: the request is {status}")
+            if status is not None:
                 return VideoResult(request_id=job.request_id, status=status)
-            self._progress.status = "PROCESSING"
             if job.year is None and not (job.from_date and job.to_date):
                 raise _RejectedError(REJECTION_ERROR_CODES[INVALID_REQUEST_ERROR], "no year and no period")
 
-            profile: OwnerProfile = await self._step(
-                STEP_PROFILE,
-                READ_OWNER_PROFILE_ACTIVITY,
-                OwnerProfileRequest(tenant_id=job.tenant_id, user_id=job.user_id),
-                result_type=OwnerProfile,
-                summary="Read the owner's name (identity)",
-            )
+            profile = await self._read_owner(job.tenant_id, job.user_id, "Read the owner's name (identity)")
 
             period_from, period_to = self._period(job)
             self._undo_later(
@@ -262,9 +239,7 @@ class YearlyVideo(RequestSaga[VideoJob, VideoProgress, VideoResult]):
                 DiscardRequest(tenant_id=job.tenant_id, prefix=selection_prefix),
                 "Delete the selection",
             )
-            selection: PocSelection = await self._step(
-                STEP_SELECT,
-                SELECT_REPORT_POCS_ACTIVITY,
+            selection = await self._select(
                 PocSelectionRequest(
                     tenant_id=job.tenant_id,
                     user_id=job.user_id,
@@ -275,9 +250,7 @@ class YearlyVideo(RequestSaga[VideoJob, VideoProgress, VideoResult]):
                     exclude_tags=list(job.exclude_tags),
                     limit=MAX_VIDEO_POCS,
                 ),
-                result_type=PocSelection,
-                start_to_close=SELECT_TIMEOUT,
-                summary="Select the period's POCs (catalog) into the work folder",
+                "Select the period's POCs (catalog) into the work folder",
             )
             poc_count = selection.count
             self._progress.poc_count = poc_count
