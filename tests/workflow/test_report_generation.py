@@ -11,19 +11,25 @@ from uuid import uuid4
 
 import pytest
 from temporalio import workflow
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
-from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from api.common.settings import Settings
 from temporal.converter import data_converter
 from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
-from temporal.worker import WORKFLOW_SANDBOX, build_worker
 from tests.workflow.report_standins import MAIN_PATH, StandInReportActivities
-from tests.workflow.standins import always, first_attempts, non_retryable
+from tests.workflow.standins import (
+    SHARED_STEP_OF,
+    activity_summaries,
+    always,
+    first_attempts,
+    non_retryable,
+    progress_of,
+    replay_recorded,
+    standin_worker,
+    start_standin_run,
+)
 from workflows.report_generation import RENDER_RETRY, ReportGeneration
 from workflows.report_generation_types import (
     CANCEL_REPORT_ACTIVITY,
@@ -52,9 +58,7 @@ pytestmark = pytest.mark.workflow
 HISTORIES = Path(__file__).parent / "histories" / "report_generation"
 
 STEP_OF: dict[str, str] = {
-    CLAIM_REPORT_ACTIVITY: "claim",
-    READ_OWNER_PROFILE_ACTIVITY: "profile",
-    SELECT_REPORT_POCS_ACTIVITY: "select",
+    **SHARED_STEP_OF,
     "aggregate_report": "aggregate",
     RENDER_REPORT_ACTIVITY: "render",
     "publish_report": "publish",
@@ -84,24 +88,11 @@ def report_job(report_format: str = "pdf", locale: str = "pt_BR") -> ReportJob:
 async def report_run(
     env: WorkflowEnvironment, standins: StandInReportActivities, job: ReportJob | None = None
 ) -> AsyncIterator[tuple[ReportHandle, ReportJob]]:
-    """The real worker set-up (registry, sandbox, interceptors) with stand-in activities."""
+    """The real worker set-up with stand-in activities, and a run of `job` on it."""
     job = job or report_job()
-    task_queue = f"report-test-{uuid4()}"
-    worker = build_worker(TASK_QUEUE, env.client, Settings(), task_queue=task_queue, activities=standins)
-    async with worker, standins:
-        handle: ReportHandle = await env.client.start_workflow(
-            WORKFLOW_NAME,
-            job,
-            id=report_workflow_id(job.tenant_id, job.request_id),
-            task_queue=task_queue,
-            result_type=ReportResult,
-        )
-        yield handle, job
-
-
-async def progress_of(handle: ReportHandle) -> ReportProgress:
-    progress: ReportProgress = await handle.query("progress", result_type=ReportProgress)
-    return progress
+    async with standin_worker(env, TASK_QUEUE, standins, "report") as task_queue:
+        workflow_id = report_workflow_id(job.tenant_id, job.request_id)
+        yield await start_standin_run(env, task_queue, WORKFLOW_NAME, job, workflow_id, ReportResult), job
 
 
 async def test_every_step_runs_in_order_and_only_the_published_file_remains(
@@ -110,7 +101,7 @@ async def test_every_step_runs_in_order_and_only_the_published_file_remains(
     standins = StandInReportActivities(poc_count=42)
     async with report_run(time_skipping_env, standins) as (handle, job):
         result = await handle.result()
-        progress = await progress_of(handle)
+        progress = await progress_of(handle, ReportProgress)
         description = await handle.describe()
         history = await handle.fetch_history()
 
@@ -146,13 +137,7 @@ async def test_every_step_runs_in_order_and_only_the_published_file_remains(
     assert (render.spec.group_by, render.spec.locale) == (["language", "month"], "pt_BR")
 
     # Every activity carries a one-line summary for the Temporal UI.
-    scheduled = [
-        event for event in history.events if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
-    summaries = [
-        DataConverter.default.payload_converter.from_payload(event.user_metadata.summary, str)
-        for event in scheduled
-    ]
+    summaries = activity_summaries(history)
     assert len(summaries) == len(MAIN_PATH)
     assert all(summaries)
     assert summaries[4] == "Render the PDF file (42 POCs)"
@@ -167,7 +152,7 @@ async def test_a_failure_at_each_step_leaves_no_file_and_a_failed_request_with_a
     async with report_run(time_skipping_env, standins) as (handle, _job):
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
-        progress = await progress_of(handle)
+        progress = await progress_of(handle, ReportProgress)
 
     step = STEP_OF[failing]
     position = MAIN_PATH.index(failing)
@@ -214,11 +199,11 @@ async def test_cancelling_during_rendering_deletes_every_file_and_ends_cancelled
     async with report_run(time_skipping_env, standins) as (handle, _job):
         await asyncio.wait_for(standins.blocked.wait(), timeout=30)
         assert standins.files  # the selection, the summary and a partial file exist now
-        during = await progress_of(handle)
+        during = await progress_of(handle, ReportProgress)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
-        progress = await progress_of(handle)
+        progress = await progress_of(handle, ReportProgress)
 
     assert during.step == "render"
     assert during.percent == STEP_STARTS_AT["render"]
@@ -319,11 +304,7 @@ async def test_a_completion_that_finds_the_request_cancelled_keeps_no_file(
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda path: path.stem)
 async def test_recorded_report_history_replays_on_the_current_code(path: Path) -> None:
-    replayer = Replayer(
-        workflows=[ReportGeneration], data_converter=data_converter, workflow_runner=WORKFLOW_SANDBOX
-    )
-    history = WorkflowHistory.from_json(f"report/{path.stem}", await asyncio.to_thread(path.read_text))
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    result = await replay_recorded(ReportGeneration, path, "report")
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
 
 

@@ -14,19 +14,21 @@ from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowFailureError,
     WorkflowHandle,
-    WorkflowHistory,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
 
-from api.common.settings import Settings
-from temporal.converter import data_converter
 from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
-from temporal.worker import WORKFLOW_SANDBOX, build_worker
-from tests.workflow.standins import always
+from tests.workflow.standins import (
+    SHARED_STEP_OF,
+    activity_summaries,
+    always,
+    progress_of,
+    replay_recorded,
+    standin_worker,
+    start_standin_run,
+)
 from tests.workflow.video_standins import MAIN_PATH, StandInVideoActivities
 from workflows.report_generation_types import (
     CANCEL_REPORT_ACTIVITY,
@@ -62,9 +64,7 @@ pytestmark = pytest.mark.workflow
 HISTORIES = Path(__file__).parent / "histories" / "yearly_video"
 
 STEP_OF: dict[str, str] = {
-    CLAIM_REPORT_ACTIVITY: "claim",
-    READ_OWNER_PROFILE_ACTIVITY: "profile",
-    SELECT_REPORT_POCS_ACTIVITY: "select",
+    **SHARED_STEP_OF,
     PLAN_VIDEO_ACTIVITY: "plan",
     RENDER_SCENE_ACTIVITY: "render",
     ASSEMBLE_VIDEO_ACTIVITY: "assemble",
@@ -90,33 +90,14 @@ def video_job(locale: str = "pt_BR") -> VideoJob:
 
 
 @asynccontextmanager
-async def video_worker(env: WorkflowEnvironment, standins: StandInVideoActivities) -> AsyncIterator[str]:
-    """The real worker set-up (registry, sandbox, interceptors) with stand-in activities."""
-    task_queue = f"video-test-{uuid4()}"
-    worker = build_worker(TASK_QUEUE, env.client, Settings(), task_queue=task_queue, activities=standins)
-    async with worker, standins:
-        yield task_queue
-
-
-@asynccontextmanager
 async def video_run(
     env: WorkflowEnvironment, standins: StandInVideoActivities, job: VideoJob | None = None
 ) -> AsyncIterator[tuple[VideoHandle, VideoJob]]:
+    """The real worker set-up with stand-in activities, and a run of `job` on it."""
     job = job or video_job()
-    async with video_worker(env, standins) as task_queue:
-        handle: VideoHandle = await env.client.start_workflow(
-            WORKFLOW_NAME,
-            job,
-            id=video_workflow_id(job.tenant_id, job.request_id),
-            task_queue=task_queue,
-            result_type=VideoResult,
-        )
-        yield handle, job
-
-
-async def progress_of(handle: VideoHandle) -> VideoProgress:
-    progress: VideoProgress = await handle.query("progress", result_type=VideoProgress)
-    return progress
+    async with standin_worker(env, TASK_QUEUE, standins, "video") as task_queue:
+        workflow_id = video_workflow_id(job.tenant_id, job.request_id)
+        yield await start_standin_run(env, task_queue, WORKFLOW_NAME, job, workflow_id, VideoResult), job
 
 
 def scene_keys(job: VideoJob, count: int) -> list[str]:
@@ -131,7 +112,7 @@ async def test_every_step_runs_and_only_the_video_and_its_poster_remain(
     standins.files[scene_keys(job, 1)[0]] = b"scene 0"  # rendered by an earlier attempt: skipped
     async with video_run(time_skipping_env, standins, job) as (handle, job):
         result = await handle.result()
-        progress = await progress_of(handle)
+        progress = await progress_of(handle, VideoProgress)
         description = await handle.describe()
         history = await handle.fetch_history()
 
@@ -174,13 +155,7 @@ async def test_every_step_runs_and_only_the_video_and_its_poster_remain(
     assert selection.include_tags == ["api"]
     assert standins.arguments[PLAN_VIDEO_ACTIVITY].spec.owner_name == "Conceição Araújo"
 
-    scheduled = [
-        event for event in history.events if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    ]
-    summaries = [
-        DataConverter.default.payload_converter.from_payload(event.user_metadata.summary, str)
-        for event in scheduled
-    ]
+    summaries = activity_summaries(history)
     assert all(summaries)
     assert "Render scene 3 of 5" in summaries
 
@@ -242,7 +217,7 @@ async def check_a_failure_leaves_no_file(env: WorkflowEnvironment, failing: str)
     async with video_run(env, standins) as (handle, _job):
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
-        progress = await progress_of(handle)
+        progress = await progress_of(handle, VideoProgress)
 
     step = STEP_OF[failing]
     retry = RENDER_RETRY if failing in (RENDER_SCENE_ACTIVITY, ASSEMBLE_VIDEO_ACTIVITY) else STEP_RETRY
@@ -268,11 +243,11 @@ async def test_cancelling_while_scenes_render_stops_them_deletes_every_file_and_
     async with video_run(time_skipping_env, standins) as (handle, _job):
         await asyncio.wait_for(standins.blocked.wait(), timeout=30)
         assert standins.files  # the selection, the plan and an image exist now
-        during = await progress_of(handle)
+        during = await progress_of(handle, VideoProgress)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
-        progress = await progress_of(handle)
+        progress = await progress_of(handle, VideoProgress)
 
     assert during.step == "render"
     assert isinstance(failure.value.cause, CancelledError)
@@ -309,7 +284,7 @@ async def test_no_pocs_answers_the_selection_update_with_a_failed_request(
     """The API's 422: the request is already FAILED with NO_POCS when the update answers."""
     standins = StandInVideoActivities(poc_count=0)
     job = video_job(locale="en")
-    async with video_worker(time_skipping_env, standins) as task_queue:
+    async with standin_worker(time_skipping_env, TASK_QUEUE, standins, "video") as task_queue:
         outcome, handle = await _update_with_start(time_skipping_env, task_queue, job)
         status_when_answered = standins.request.status
         result = await handle.result()
@@ -336,7 +311,7 @@ async def test_the_selection_update_answers_processing_before_any_scene_renders(
 ) -> None:
     standins = StandInVideoActivities(poc_count=7, block_at=PLAN_VIDEO_ACTIVITY)
     job = video_job()
-    async with video_worker(time_skipping_env, standins) as task_queue:
+    async with standin_worker(time_skipping_env, TASK_QUEUE, standins, "video") as task_queue:
         outcome, handle = await _update_with_start(time_skipping_env, task_queue, job)
         calls_when_answered = list(standins.calls)
         standins.release.set()
@@ -349,11 +324,7 @@ async def test_the_selection_update_answers_processing_before_any_scene_renders(
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda path: path.stem)
 async def test_recorded_video_history_replays_on_the_current_code(path: Path) -> None:
-    replayer = Replayer(
-        workflows=[YearlyVideo], data_converter=data_converter, workflow_runner=WORKFLOW_SANDBOX
-    )
-    history = WorkflowHistory.from_json(f"video/{path.stem}", await asyncio.to_thread(path.read_text))
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    result = await replay_recorded(YearlyVideo, path, "video")
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
 
 

@@ -2,10 +2,12 @@
 
 Content's, catalog's, identity's and the renderer's steps are stood in for by one class that
 keeps the content request and the stored files in memory, so a test sees exactly what a run left
-behind. They are registered under the real activity names, record every call in order, count the
-scenes rendering at once, and fail, hang or block where a test asks them to, so the workflow's
-control flow is tested on its own. The real activities run against real services in
-tests/integration/content/test_video_flow.py and tests/chaos/.
+behind (the steps every content request shares are in
+`tests.workflow.standins.StandInContentActivities`). They are registered under the real activity
+names, record every call in order, count the scenes rendering at once, and fail, hang or block
+where a test asks them to, so the workflow's control flow is tested on its own. The real
+activities run against real services in tests/integration/content/test_video_flow.py and
+tests/chaos/.
 
 The failure message is the real one (`activities.video.video_failure_message`).
 """
@@ -15,30 +17,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar
 
 from temporalio import activity
 
 from activities.video import video_failure_message
-from tests.workflow.standins import FailureRule
+from tests.workflow.standins import StandInContentActivities
 from workflows.report_generation_types import (
-    CANCEL_REPORT_ACTIVITY,
     CLAIM_REPORT_ACTIVITY,
-    DISCARD_REPORT_FILES_ACTIVITY,
     READ_OWNER_PROFILE_ACTIVITY,
     SELECT_REPORT_POCS_ACTIVITY,
-    ClaimRequest,
-    DiscardRequest,
     FailRequest,
-    OwnerProfile,
-    OwnerProfileRequest,
-    PocSelection,
-    PocSelectionRequest,
-    ReportClaim,
-    ReportRequestRef,
     RequestOutcome,
-    report_pocs_key,
 )
 from workflows.yearly_video_types import (
     ASSEMBLE_VIDEO_ACTIVITY,
@@ -70,116 +60,24 @@ MAIN_PATH: tuple[str, ...] = (
 
 
 @dataclass
-class StandInRequest:
-    status: str = "PENDING"
-    progress: int = 0
-    step: str | None = None
-    poc_count: int | None = None
-    result_key: str | None = None
-    thumbnail_key: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    progress_seen: list[int] = field(default_factory=list)
+class StandInVideoActivities(StandInContentActivities):
+    owner_name: ClassVar[str] = "Conceição Araújo"
 
-
-@dataclass
-class StandInVideoActivities:
     poc_count: int = 5
     scene_count: int = 6
     concurrency: int = 2
     scene_seconds: float = 0.2
     """How long each scene "renders" (heartbeating), so scenes overlap when they may."""
-    request: StandInRequest = field(default_factory=StandInRequest)
-    failures: dict[str, FailureRule] = field(default_factory=dict)
     hang_scene: int | None = None
     """This scene's first attempt stops heartbeating and never ends: its worker is as good as dead."""
-    block_at: str | None = None
-    """An activity that waits (heartbeating) until `release` is set or it is cancelled."""
-    calls: list[str] = field(default_factory=list)
-    arguments: dict[str, Any] = field(default_factory=dict)
     scene_attempts: dict[int, list[int]] = field(default_factory=dict)
     skipped_scenes: list[int] = field(default_factory=list)
-    files: dict[str, bytes] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
-    blocked: asyncio.Event = field(default_factory=asyncio.Event)
     hanging: asyncio.Event = field(default_factory=asyncio.Event)
-    release: asyncio.Event = field(default_factory=asyncio.Event)
-    cancelled: list[str] = field(default_factory=list)
 
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.release.set()
-
-    def activities(self) -> Sequence[Callable[..., Any]]:
-        return [
-            self.claim,
-            self.read_profile,
-            self.select,
-            self.plan,
-            self.render_scene,
-            self.assemble,
-            self.complete,
-            self.fail,
-            self.cancel,
-            self.discard,
-        ]
-
-    async def _perform(self, name: str, argument: Any) -> None:
-        self.calls.append(name)
-        self.arguments[name] = argument
-        if name == self.block_at and not self.release.is_set():
-            self.blocked.set()
-            try:
-                while not self.release.is_set():
-                    activity.heartbeat({"percent": self.request.progress})
-                    await asyncio.sleep(0.05)
-            except asyncio.CancelledError:
-                self.cancelled.append(name)
-                raise
-        rule = self.failures.get(name)
-        failure = rule(activity.info().attempt) if rule else None
-        if failure is not None:
-            raise failure
-
-    def _progress(self, progress: int, step: str) -> None:
-        if self.request.status in ("PENDING", "PROCESSING") and progress >= self.request.progress:
-            self.request.progress, self.request.step = progress, step
-            self.request.progress_seen.append(progress)
-
-    def _end(self, status: str) -> bool:
-        if self.request.status in ("PENDING", "PROCESSING"):
-            self.request.status = status
-            return True
-        return self.request.status == status
-
-    @activity.defn(name=CLAIM_REPORT_ACTIVITY)
-    async def claim(self, request: ClaimRequest) -> ReportClaim:
-        await self._perform(CLAIM_REPORT_ACTIVITY, request)
-        if self.request.status not in ("PENDING", "PROCESSING"):
-            return ReportClaim(claimed=False, status=self.request.status)
-        self.request.status = "PROCESSING"
-        self._progress(request.progress, request.step)
-        return ReportClaim(claimed=True)
-
-    @activity.defn(name=READ_OWNER_PROFILE_ACTIVITY)
-    async def read_profile(self, request: OwnerProfileRequest) -> OwnerProfile:
-        await self._perform(READ_OWNER_PROFILE_ACTIVITY, request)
-        return OwnerProfile(display_name="Conceição Araújo", email="ana@acme.example", locale="pt_BR")
-
-    @activity.defn(name=SELECT_REPORT_POCS_ACTIVITY)
-    async def select(self, request: PocSelectionRequest) -> PocSelection:
-        key = report_pocs_key(request.tenant_id, request.user_id, request.request_id)
-        self.files[key] = b"[]"
-        await self._perform(SELECT_REPORT_POCS_ACTIVITY, request)
-        return PocSelection(count=self.poc_count, key=key)
+    def own_activities(self) -> Sequence[Callable[..., Any]]:
+        return [self.plan, self.render_scene, self.assemble, self.complete, self.fail]
 
     @activity.defn(name=PLAN_VIDEO_ACTIVITY)
     async def plan(self, request: VideoPlanRequest) -> VideoPlan:
@@ -261,26 +159,4 @@ class StandInVideoActivities:
     @activity.defn(name=FAIL_VIDEO_ACTIVITY)
     async def fail(self, request: FailRequest) -> RequestOutcome:
         await self._perform(FAIL_VIDEO_ACTIVITY, request)
-        changed = self._end("FAILED")
-        if changed:
-            self.request.error_code = request.error_code
-            self.request.error_message = video_failure_message(request)
-        return RequestOutcome(status=self.request.status, changed=changed)
-
-    @activity.defn(name=CANCEL_REPORT_ACTIVITY)
-    async def cancel(self, request: ReportRequestRef) -> RequestOutcome:
-        await self._perform(CANCEL_REPORT_ACTIVITY, request)
-        changed = self._end("CANCELLED")
-        return RequestOutcome(status=self.request.status, changed=changed)
-
-    @activity.defn(name=DISCARD_REPORT_FILES_ACTIVITY)
-    async def discard(self, request: DiscardRequest) -> int:
-        await self._perform(DISCARD_REPORT_FILES_ACTIVITY, request)
-        doomed = [
-            key
-            for key in self.files
-            if key in request.keys or (request.prefix is not None and key.startswith(request.prefix))
-        ]
-        for key in doomed:
-            del self.files[key]
-        return len(doomed)
+        return self._fail(request.error_code, lambda: video_failure_message(request))
