@@ -6,8 +6,10 @@ own answer 404, exactly like ids that do not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
@@ -39,7 +41,7 @@ from api.content.schemas import (
     VideoOptionsOut,
     VideoOut,
 )
-from api.content.service import MAX_IDEMPOTENCY_KEY_LENGTH, Actor, ReportFilters, RequestFilters
+from api.content.service import MAX_IDEMPOTENCY_KEY_LENGTH, Actor, RequestFilters, Submission
 
 PUBLIC: dict[str, Any] = {"public": True}
 REPLAY_HEADER = "Idempotent-Replayed"
@@ -71,6 +73,82 @@ def _problem(description: str) -> ResponseSpec:
 
 
 NOT_FOUND = {404: _problem("No such request among the caller's own.")}
+NO_VIDEO = {404: _problem("No such video request among the caller's own.")}
+LOCATION_HEADER = ResponseHeader(
+    name="Location", documentation_only=True, description="Where to poll the request."
+)
+REPLAYED_HEADER = ResponseHeader(
+    name=REPLAY_HEADER,
+    documentation_only=True,
+    description='"true" when the Idempotency-Key named an earlier request, returned again.',
+)
+DOWNLOAD_HEADERS = [
+    ResponseHeader(name="Location", documentation_only=True, description="The signed download link.")
+]
+
+
+def _cancel_responses(not_found: dict[int, ResponseSpec], kind: str) -> dict[int, ResponseSpec]:
+    return {
+        **not_found,
+        409: _problem(f"The request has already ended ({kind}-already-finished)."),
+        503: _problem("The cancellation could not be delivered; try again."),
+    }
+
+
+def _not_ready_responses(not_found: dict[int, ResponseSpec], kind: str) -> dict[int, ResponseSpec]:
+    return {**not_found, 409: _problem(f"The {kind} is not completed ({kind}-not-ready).")}
+
+
+Statuses = Annotated[
+    list[str] | None,
+    QueryParameter(name="status", description="PENDING, PROCESSING, COMPLETED, FAILED or CANCELLED."),
+]
+CreatedFrom = Annotated[datetime | None, QueryParameter(name="createdFrom")]
+CreatedTo = Annotated[datetime | None, QueryParameter(name="createdTo")]
+
+Out = TypeVar("Out")
+
+
+def _accepted(submission: Submission, path: str, out: Callable[[ContentRequestRecord], Out]) -> Response[Out]:
+    """202 with where to poll, and whether an Idempotency-Key replayed an earlier request."""
+    record = submission.record
+    headers = {"Location": f"{path}/{record.request_id}"}
+    if submission.replayed:
+        headers[REPLAY_HEADER] = "true"
+    return Response(out(record), status_code=HTTP_202_ACCEPTED, headers=headers)
+
+
+def _filters(
+    status: list[str] | None,
+    formats: list[str] | None,
+    created_from: datetime | None,
+    created_to: datetime | None,
+) -> RequestFilters:
+    return RequestFilters(
+        statuses=tuple(status or ()),
+        formats=tuple(formats or ()),
+        created_from=created_from,
+        created_to=created_to,
+    )
+
+
+def _see_other(link: DownloadLink) -> Response[DownloadLinkOut]:
+    return Response(
+        DownloadLinkOut.from_link(link),
+        status_code=HTTP_303_SEE_OTHER,
+        headers={"Location": link.url, "Cache-Control": "no-store"},
+    )
+
+
+def _report_out(content: ContentRuntime, record: ContentRequestRecord) -> ReportOut:
+    return ReportOut.from_record(record, content.reports.link_for(record), datetime.now(UTC))
+
+
+def _video_out(content: ContentRuntime, record: ContentRequestRecord) -> VideoOut:
+    videos = content.videos
+    return VideoOut.from_record(
+        record, videos.link_for(record), videos.thumbnail_link_for(record), datetime.now(UTC)
+    )
 
 
 class ReportController(Controller):
@@ -82,16 +160,7 @@ class ReportController(Controller):
         "/",
         operation_id="createReport",
         status_code=HTTP_202_ACCEPTED,
-        response_headers=[
-            ResponseHeader(
-                name="Location", documentation_only=True, description="Where to poll the request."
-            ),
-            ResponseHeader(
-                name=REPLAY_HEADER,
-                documentation_only=True,
-                description='"true" when the Idempotency-Key named an earlier request, returned again.',
-            ),
-        ],
+        response_headers=[LOCATION_HEADER, REPLAYED_HEADER],
         responses={
             422: _problem("Invalid fields (all listed), or an Idempotency-Key reused with another body."),
             429: _problem("The plan's reports for this month are used (type quota-exceeded); see resetsAt."),
@@ -113,12 +182,7 @@ class ReportController(Controller):
         submission = await content.reports.submit(
             actor, data.to_draft(), idempotency_key=idempotency_key, fallback_locale=request_locale(request)
         )
-        record = submission.record
-        headers = {"Location": f"{REPORTS_PATH}/{record.request_id}"}
-        if submission.replayed:
-            headers[REPLAY_HEADER] = "true"
-        body = ReportOut.from_record(record, content.reports.link_for(record), datetime.now(UTC))
-        return Response(body, status_code=HTTP_202_ACCEPTED, headers=headers)
+        return _accepted(submission, REPORTS_PATH, partial(_report_out, content))
 
     @get("/", operation_id="listReports")
     async def list_reports(
@@ -126,71 +190,48 @@ class ReportController(Controller):
         content: Content,
         actor: CurrentActor,
         paging: Paging,
-        status: Annotated[
-            list[str] | None,
-            QueryParameter(name="status", description="PENDING, PROCESSING, COMPLETED, FAILED or CANCELLED."),
-        ] = None,
+        status: Statuses = None,
         report_format: Annotated[
             list[str] | None, QueryParameter(name="format", description="pdf, xlsx or csv.")
         ] = None,
-        created_from: Annotated[datetime | None, QueryParameter(name="createdFrom")] = None,
-        created_to: Annotated[datetime | None, QueryParameter(name="createdTo")] = None,
+        created_from: CreatedFrom = None,
+        created_to: CreatedTo = None,
     ) -> Page[ReportOut]:
         """Your report requests, newest first; repeat ``status`` or ``format`` to accept several."""
-        filters = ReportFilters(
-            statuses=tuple(status or ()),
-            formats=tuple(report_format or ()),
-            created_from=created_from,
-            created_to=created_to,
-        )
-        records, total = await content.reports.list_reports(actor, filters, paging)
-        now = datetime.now(UTC)
-        items = [ReportOut.from_record(record, content.reports.link_for(record), now) for record in records]
-        return Page.build(items, total, paging)
+        filters = _filters(status, report_format, created_from, created_to)
+        records, total = await content.reports.list_requests(actor, filters, paging)
+        return Page.build([_report_out(content, record) for record in records], total, paging)
 
     @get("/{report_id:uuid}", operation_id="getReport", responses=NOT_FOUND)
     async def get_report(self, report_id: FromPath[UUID], content: Content, actor: CurrentActor) -> ReportOut:
         """Status, progress (0-100), step and estimated completion; a fresh download link once completed."""
-        record = await content.reports.get(actor, report_id)
-        return ReportOut.from_record(record, content.reports.link_for(record), datetime.now(UTC))
+        return _report_out(content, await content.reports.get(actor, report_id))
 
     @post(
         "/{report_id:uuid}/cancel",
         operation_id="cancelReport",
         status_code=HTTP_202_ACCEPTED,
-        responses={
-            **NOT_FOUND,
-            409: _problem("The request has already ended (report-already-finished)."),
-            503: _problem("The cancellation could not be delivered; try again."),
-        },
+        responses=_cancel_responses(NOT_FOUND, "report"),
     )
     async def cancel_report(
         self, report_id: FromPath[UUID], content: Content, actor: CurrentActor
     ) -> Response[ReportOut]:
         """Stop a pending or running request; partial files are deleted and it ends as CANCELLED."""
         record = await content.reports.cancel(actor, report_id)
-        body = ReportOut.from_record(record, content.reports.link_for(record), datetime.now(UTC))
-        return Response(body, status_code=HTTP_202_ACCEPTED)
+        return Response(_report_out(content, record), status_code=HTTP_202_ACCEPTED)
 
     @get(
         "/{report_id:uuid}/download",
         operation_id="downloadReport",
         status_code=HTTP_303_SEE_OTHER,
-        response_headers=[
-            ResponseHeader(name="Location", documentation_only=True, description="The signed download link.")
-        ],
-        responses={**NOT_FOUND, 409: _problem("The report is not completed (report-not-ready).")},
+        response_headers=DOWNLOAD_HEADERS,
+        responses=_not_ready_responses(NOT_FOUND, "report"),
     )
     async def download_report(
         self, report_id: FromPath[UUID], content: Content, actor: CurrentActor
     ) -> Response[DownloadLinkOut]:
         """See Other: the report's file behind a signed link that works for 15 minutes without a token."""
-        link = await content.reports.download_link(actor, report_id)
-        return Response(
-            DownloadLinkOut.from_link(link),
-            status_code=HTTP_303_SEE_OTHER,
-            headers={"Location": link.url, "Cache-Control": "no-store"},
-        )
+        return _see_other(await content.reports.download_link(actor, report_id))
 
 
 class DownloadController(Controller):
@@ -231,32 +272,6 @@ class DownloadController(Controller):
         )
 
 
-NO_VIDEO = {404: _problem("No such video request among the caller's own.")}
-LOCATION_HEADER = ResponseHeader(
-    name="Location", documentation_only=True, description="Where to poll the request."
-)
-REPLAYED_HEADER = ResponseHeader(
-    name=REPLAY_HEADER,
-    documentation_only=True,
-    description='"true" when the Idempotency-Key named an earlier request, returned again.',
-)
-
-
-def _see_other(link: DownloadLink) -> Response[DownloadLinkOut]:
-    return Response(
-        DownloadLinkOut.from_link(link),
-        status_code=HTTP_303_SEE_OTHER,
-        headers={"Location": link.url, "Cache-Control": "no-store"},
-    )
-
-
-def _video_out(content: ContentRuntime, record: ContentRequestRecord) -> VideoOut:
-    videos = content.videos
-    return VideoOut.from_record(
-        record, videos.link_for(record), videos.thumbnail_link_for(record), datetime.now(UTC)
-    )
-
-
 class VideoController(Controller):
     path = VIDEOS_PATH
     tags = ["videos"]  # noqa: RUF012 - Litestar's declared class attribute
@@ -292,11 +307,7 @@ class VideoController(Controller):
         submission = await content.videos.submit(
             actor, data.to_draft(), idempotency_key=idempotency_key, fallback_locale=request_locale(request)
         )
-        record = submission.record
-        headers = {"Location": f"{VIDEOS_PATH}/{record.request_id}"}
-        if submission.replayed:
-            headers[REPLAY_HEADER] = "true"
-        return Response(_video_out(content, record), status_code=HTTP_202_ACCEPTED, headers=headers)
+        return _accepted(submission, VIDEOS_PATH, partial(_video_out, content))
 
     @get("/", operation_id="listVideos")
     async def list_videos(
@@ -304,24 +315,16 @@ class VideoController(Controller):
         content: Content,
         actor: CurrentActor,
         paging: Paging,
-        status: Annotated[
-            list[str] | None,
-            QueryParameter(name="status", description="PENDING, PROCESSING, COMPLETED, FAILED or CANCELLED."),
-        ] = None,
+        status: Statuses = None,
         video_format: Annotated[
             list[str] | None,
             QueryParameter(name="format", description="square, landscape-720, landscape-1080 or story."),
         ] = None,
-        created_from: Annotated[datetime | None, QueryParameter(name="createdFrom")] = None,
-        created_to: Annotated[datetime | None, QueryParameter(name="createdTo")] = None,
+        created_from: CreatedFrom = None,
+        created_to: CreatedTo = None,
     ) -> Page[VideoOut]:
         """Your video requests, newest first; repeat ``status`` or ``format`` to accept several."""
-        filters = RequestFilters(
-            statuses=tuple(status or ()),
-            formats=tuple(video_format or ()),
-            created_from=created_from,
-            created_to=created_to,
-        )
+        filters = _filters(status, video_format, created_from, created_to)
         records, total = await content.videos.list_requests(actor, filters, paging)
         return Page.build([_video_out(content, record) for record in records], total, paging)
 
@@ -340,11 +343,7 @@ class VideoController(Controller):
         "/{video_id:uuid}/cancel",
         operation_id="cancelVideo",
         status_code=HTTP_202_ACCEPTED,
-        responses={
-            **NO_VIDEO,
-            409: _problem("The request has already ended (video-already-finished)."),
-            503: _problem("The cancellation could not be delivered; try again."),
-        },
+        responses=_cancel_responses(NO_VIDEO, "video"),
     )
     async def cancel_video(
         self, video_id: FromPath[UUID], content: Content, actor: CurrentActor
@@ -357,10 +356,8 @@ class VideoController(Controller):
         "/{video_id:uuid}/download",
         operation_id="downloadVideo",
         status_code=HTTP_303_SEE_OTHER,
-        response_headers=[
-            ResponseHeader(name="Location", documentation_only=True, description="The signed download link.")
-        ],
-        responses={**NO_VIDEO, 409: _problem("The video is not completed (video-not-ready).")},
+        response_headers=DOWNLOAD_HEADERS,
+        responses=_not_ready_responses(NO_VIDEO, "video"),
     )
     async def download_video(
         self, video_id: FromPath[UUID], content: Content, actor: CurrentActor
@@ -375,7 +372,7 @@ class VideoController(Controller):
         response_headers=[
             ResponseHeader(name="Location", documentation_only=True, description="The signed image link.")
         ],
-        responses={**NO_VIDEO, 409: _problem("The video is not completed (video-not-ready).")},
+        responses=_not_ready_responses(NO_VIDEO, "video"),
     )
     async def video_thumbnail(
         self, video_id: FromPath[UUID], content: Content, actor: CurrentActor

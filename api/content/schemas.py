@@ -146,41 +146,49 @@ class ReportOut(CamelStruct):
 
     @classmethod
     def from_record(cls, record: ContentRequestRecord, link: DownloadLink | None, now: datetime) -> ReportOut:
-        parameters = record.parameters
         base = f"{REPORTS_PATH}/{record.request_id}"
         completed = record.status == "COMPLETED"
         return cls(
-            id=record.request_id,
-            type=record.type,
-            status=record.status,
-            title=record.title,
-            format=record.format,
-            locale=language_tag(record.locale),
-            time_zone=str(parameters.get("time_zone", "")),
-            from_=record.from_date,
-            to=record.to_date,
-            include_tags=list(parameters.get("include_tags_display", [])),
-            exclude_tags=list(parameters.get("exclude_tags_display", [])),
-            group_by=list(parameters.get("group_by", [])),
-            progress=record.progress,
-            step=record.step,
-            poc_count=record.poc_count,
-            estimated_completion_at=estimated_completion(record, now),
-            created_at=record.created_at,
-            started_at=record.started_at,
-            completed_at=record.completed_at,
-            cancel_requested_at=record.cancel_requested_at,
-            error_code=record.error_code,
-            error_message=record.error_message,
-            download_url=link.url if link else None,
-            download_url_expires_at=link.expires_at if link else None,
-            file_name=link.filename if link else None,
-            media_type=record.result_media_type if completed else None,
-            size_bytes=record.result_size if completed else None,
+            **_request_fields(record, link, now),
+            group_by=list(record.parameters.get("group_by", [])),
             links=ReportLinks(
                 self_=base, cancel=f"{base}/cancel", download=f"{base}/download" if completed else None
             ),
         )
+
+
+def _request_fields(record: ContentRequestRecord, link: DownloadLink | None, now: datetime) -> dict[str, Any]:
+    """The fields ReportOut and VideoOut share, read the same way from any stored request."""
+    parameters = record.parameters
+    completed = record.status == "COMPLETED"
+    return {
+        "id": record.request_id,
+        "type": record.type,
+        "status": record.status,
+        "title": record.title,
+        "format": record.format,
+        "locale": language_tag(record.locale),
+        "time_zone": str(parameters.get("time_zone", "")),
+        "from_": record.from_date,
+        "to": record.to_date,
+        "include_tags": list(parameters.get("include_tags_display", [])),
+        "exclude_tags": list(parameters.get("exclude_tags_display", [])),
+        "progress": record.progress,
+        "step": record.step,
+        "poc_count": record.poc_count,
+        "estimated_completion_at": estimated_completion(record, now),
+        "created_at": record.created_at,
+        "started_at": record.started_at,
+        "completed_at": record.completed_at,
+        "cancel_requested_at": record.cancel_requested_at,
+        "error_code": record.error_code,
+        "error_message": record.error_message,
+        "download_url": link.url if link else None,
+        "download_url_expires_at": link.expires_at if link else None,
+        "file_name": link.filename if link else None,
+        "media_type": record.result_media_type if completed else None,
+        "size_bytes": record.result_size if completed else None,
+    }
 
 
 def estimated_completion(record: ContentRequestRecord, now: datetime) -> datetime | None:
@@ -350,36 +358,11 @@ class VideoOut(CamelStruct):
         completed = record.status == "COMPLETED"
         year = parameters.get("year")
         return cls(
-            id=record.request_id,
-            type=record.type,
-            status=record.status,
-            title=record.title,
-            format=record.format,
+            **_request_fields(record, link, now),
             style=str(parameters.get("style", "")),
             music_track=parameters.get("music_track"),
-            locale=language_tag(record.locale),
-            time_zone=str(parameters.get("time_zone", "")),
             year=int(year) if year is not None else None,
-            from_=record.from_date,
-            to=record.to_date,
-            include_tags=list(parameters.get("include_tags_display", [])),
-            exclude_tags=list(parameters.get("exclude_tags_display", [])),
-            progress=record.progress,
-            step=record.step,
-            poc_count=record.poc_count,
-            estimated_completion_at=estimated_completion(record, now),
-            created_at=record.created_at,
-            started_at=record.started_at,
-            completed_at=record.completed_at,
-            cancel_requested_at=record.cancel_requested_at,
-            error_code=record.error_code,
-            error_message=record.error_message,
-            download_url=link.url if link else None,
-            download_url_expires_at=link.expires_at if link else None,
             thumbnail_url=thumbnail.url if thumbnail else None,
-            file_name=link.filename if link else None,
-            media_type=record.result_media_type if completed else None,
-            size_bytes=record.result_size if completed else None,
             links=VideoLinks(
                 self_=base,
                 cancel=f"{base}/cancel",

@@ -29,7 +29,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -154,10 +154,7 @@ class ValidReport:
     def parameters(self) -> dict[str, Any]:
         """The JSON kept in ``content_requests.parameters``: everything a restart of the job needs."""
         return {
-            "include_tags": [label.key for label in self.include_tags],
-            "exclude_tags": [label.key for label in self.exclude_tags],
-            "include_tags_display": [label.display for label in self.include_tags],
-            "exclude_tags_display": [label.display for label in self.exclude_tags],
+            **_label_parameters(self.include_tags, self.exclude_tags),
             "group_by": list(self.group_by),
             "time_zone": self.time_zone,
         }
@@ -171,12 +168,9 @@ class ValidReport:
             "timeZone": self.time_zone,
             "from": _iso(self.from_date),
             "to": _iso(self.to_date),
-            "includeTags": sorted(label.key for label in self.include_tags),
-            "excludeTags": sorted(label.key for label in self.exclude_tags),
             "groupBy": list(self.group_by),
         }
-        encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode()).hexdigest()
+        return _canonical_hash(canonical, self.include_tags, self.exclude_tags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +200,27 @@ class _Errors:
 
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.astimezone(UTC).isoformat()
+
+
+def _label_parameters(include: Sequence[Label], exclude: Sequence[Label]) -> dict[str, Any]:
+    """The stored tags of any request: keys the job filters by, spellings shown back to the person."""
+    return {
+        "include_tags": [label.key for label in include],
+        "exclude_tags": [label.key for label in exclude],
+        "include_tags_display": [label.display for label in include],
+        "exclude_tags_display": [label.display for label in exclude],
+    }
+
+
+def _canonical_hash(canonical: dict[str, Any], include: Sequence[Label], exclude: Sequence[Label]) -> str:
+    """Equal for two bodies that ask for the same thing, whatever their spelling or tag order."""
+    body = {
+        **canonical,
+        "includeTags": sorted(label.key for label in include),
+        "excludeTags": sorted(label.key for label in exclude),
+    }
+    encoded = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode()).hexdigest()
 
 
 @cache
@@ -277,6 +292,23 @@ def _clean_labels(values: Sequence[str], field: str, errors: _Errors) -> tuple[L
     if len(unique) > MAX_TAGS:
         errors.add(field, N_("Must have at most {limit} items."), limit=MAX_TAGS)
     return tuple(unique)
+
+
+def _clean_tags(
+    include: Sequence[str], exclude: Sequence[str], errors: _Errors
+) -> tuple[tuple[Label, ...], tuple[Label, ...]]:
+    """Both tag lists of a request; a tag may not be included and excluded at once."""
+    include_tags = _clean_labels(include, "includeTags", errors)
+    exclude_tags = _clean_labels(exclude, "excludeTags", errors)
+    included = {label.key for label in include_tags}
+    for index, label in enumerate(exclude_tags):
+        if label.key in included:
+            errors.add(
+                f"excludeTags[{index}]",
+                N_('"{tag}" is also in includeTags; a tag cannot be both included and excluded.'),
+                tag=label.display,
+            )
+    return include_tags, exclude_tags
 
 
 def _clean_group_by(values: Sequence[str], errors: _Errors) -> tuple[str, ...]:
@@ -360,16 +392,7 @@ def validate_report(draft: ReportDraft, *, fallback_locale: str, now: datetime) 
     locale = _clean_locale(draft.locale, fallback_locale, errors)
     time_zone, zone = _clean_time_zone(draft.time_zone, errors)
     from_date, to_date = _clean_period(draft.from_value, draft.to_value, zone, now, errors)
-    include_tags = _clean_labels(draft.include_tags, "includeTags", errors)
-    exclude_tags = _clean_labels(draft.exclude_tags, "excludeTags", errors)
-    included = {label.key for label in include_tags}
-    for index, label in enumerate(exclude_tags):
-        if label.key in included:
-            errors.add(
-                f"excludeTags[{index}]",
-                N_('"{tag}" is also in includeTags; a tag cannot be both included and excluded.'),
-                tag=label.display,
-            )
+    include_tags, exclude_tags = _clean_tags(draft.include_tags, draft.exclude_tags, errors)
     group_by = _clean_group_by(draft.group_by, errors)
     errors.raise_if_any()
     return ValidReport(
@@ -425,22 +448,29 @@ def _choices(values: Sequence[str], allowed: Sequence[str], field: str) -> tuple
     return tuple(chosen)
 
 
+def _job_fields(record: ContentRequestRecord) -> dict[str, Any]:
+    """What every workflow input takes from the stored request, whatever its type."""
+    parameters = record.parameters
+    return {
+        "request_id": str(record.request_id),
+        "tenant_id": str(record.tenant_id),
+        "user_id": str(record.user_id),
+        "title": record.title,
+        "format": record.format,
+        "locale": record.locale,
+        "time_zone": str(parameters.get("time_zone") or DEFAULT_TIME_ZONE),
+        "include_tags": list(parameters.get("include_tags", [])),
+        "exclude_tags": list(parameters.get("exclude_tags", [])),
+    }
+
+
 def report_job(record: ContentRequestRecord) -> ReportJob:
     """The workflow's input, rebuilt from the stored request (so a replay can start it again)."""
-    parameters = record.parameters
     return ReportJob(
-        request_id=str(record.request_id),
-        tenant_id=str(record.tenant_id),
-        user_id=str(record.user_id),
-        title=record.title,
-        format=record.format,
-        locale=record.locale,
+        **_job_fields(record),
         from_date=_iso(record.from_date),
         to_date=_iso(record.to_date),
-        include_tags=list(parameters.get("include_tags", [])),
-        exclude_tags=list(parameters.get("exclude_tags", [])),
-        group_by=list(parameters.get("group_by", [])),
-        time_zone=str(parameters.get("time_zone") or DEFAULT_TIME_ZONE),
+        group_by=list(record.parameters.get("group_by", [])),
     )
 
 
@@ -499,10 +529,7 @@ class ValidVideo:
 
     def parameters(self) -> dict[str, Any]:
         return {
-            "include_tags": [label.key for label in self.include_tags],
-            "exclude_tags": [label.key for label in self.exclude_tags],
-            "include_tags_display": [label.display for label in self.include_tags],
-            "exclude_tags_display": [label.display for label in self.exclude_tags],
+            **_label_parameters(self.include_tags, self.exclude_tags),
             "time_zone": self.time_zone,
             "style": self.style,
             "music_track": self.music_track,
@@ -521,11 +548,8 @@ class ValidVideo:
             "year": self.year,
             "from": _iso(self.from_date),
             "to": _iso(self.to_date),
-            "includeTags": sorted(label.key for label in self.include_tags),
-            "excludeTags": sorted(label.key for label in self.exclude_tags),
         }
-        encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        return hashlib.sha256(encoded.encode()).hexdigest()
+        return _canonical_hash(canonical, self.include_tags, self.exclude_tags)
 
 
 def _clean_choice(
@@ -579,16 +603,7 @@ def validate_video(draft: VideoDraft, *, fallback_locale: str, now: datetime) ->
             errors.add("from", N_("Required when no year is given."))
         from_date = start or now
         to_date = end or now
-    include_tags = _clean_labels(draft.include_tags, "includeTags", errors)
-    exclude_tags = _clean_labels(draft.exclude_tags, "excludeTags", errors)
-    included = {label.key for label in include_tags}
-    for index, label in enumerate(exclude_tags):
-        if label.key in included:
-            errors.add(
-                f"excludeTags[{index}]",
-                N_('"{tag}" is also in includeTags; a tag cannot be both included and excluded.'),
-                tag=label.display,
-            )
+    include_tags, exclude_tags = _clean_tags(draft.include_tags, draft.exclude_tags, errors)
     style = _clean_choice(draft.style, next(iter(THEMES)), list(THEMES), "style", errors)
     video_format = _clean_choice(draft.format, DEFAULT_VIDEO_FORMAT, list(VIDEO_FORMATS), "format", errors)
     default_track = next(iter(TRACKS))
@@ -638,20 +653,12 @@ def video_job(record: ContentRequestRecord) -> VideoJob:
     parameters = record.parameters
     year = parameters.get("year")
     return VideoJob(
-        request_id=str(record.request_id),
-        tenant_id=str(record.tenant_id),
-        user_id=str(record.user_id),
-        title=record.title,
-        format=record.format,
+        **_job_fields(record),
         style=str(parameters.get("style") or next(iter(THEMES))),
         music_track=parameters.get("music_track"),
-        locale=record.locale,
-        time_zone=str(parameters.get("time_zone") or DEFAULT_TIME_ZONE),
         year=int(year) if year is not None else None,
         from_date=None if year is not None else _iso(record.from_date),
         to_date=None if year is not None else _iso(record.to_date),
-        include_tags=list(parameters.get("include_tags", [])),
-        exclude_tags=list(parameters.get("exclude_tags", [])),
     )
 
 
@@ -675,19 +682,34 @@ class RequestFilters:
     created_to: datetime | None = None
 
 
-ReportFilters = RequestFilters
+class _ValidRequest(Protocol):
+    """A checked request of any type, as `_RequestService.intake` stores it."""
+
+    @property
+    def title(self) -> str: ...
+    @property
+    def format(self) -> str: ...
+    @property
+    def locale(self) -> str: ...
+    @property
+    def from_date(self) -> datetime | None: ...
+    @property
+    def to_date(self) -> datetime | None: ...
+    def parameters(self) -> dict[str, Any]: ...
+    def request_hash(self) -> str: ...
 
 
 class _RequestService:
     """Accepting, reading, listing, cancelling and linking one type of content request.
 
-    Reports and videos share every rule here; a subclass names its type, its formats and the
-    problems its clients see.
+    Reports and videos share every rule here; a subclass names its type, its formats, its
+    workflow ids, its quota (limit, window and problem) and the problems its clients see.
     """
 
     request_type: str
     formats: tuple[str, ...]
     file_fallback_name: str
+    quota_exceeded: type[QuotaExceededError]
 
     def __init__(
         self,
@@ -719,6 +741,58 @@ class _RequestService:
 
     def cancel_unavailable(self) -> ProblemError:
         raise NotImplementedError
+
+    # what else differs by type
+    def workflow_id(self, tenant_id: str, request_id: str) -> str:
+        raise NotImplementedError
+
+    def quota(self, plan: str | None) -> tuple[str, int]:
+        """The plan that applies and how many requests of this type it allows per window."""
+        raise NotImplementedError
+
+    def quota_window(self, now: datetime) -> QuotaWindow:
+        raise NotImplementedError
+
+    def intake(self, actor: Actor, valid: _ValidRequest, key: str | None, now: datetime) -> _Intake:
+        """How a request is counted and stored (the yearly video recap uses it too)."""
+        request_hash = valid.request_hash() if key is not None else None
+
+        def new_request(request_id: UUID) -> NewContentRequest:
+            return NewContentRequest(
+                request_id=request_id,
+                tenant_id=actor.tenant_id,
+                user_id=actor.user_id,
+                type=self.request_type,
+                title=valid.title,
+                locale=valid.locale,
+                format=valid.format,
+                workflow_id=self.workflow_id(str(actor.tenant_id), str(request_id)),
+                parameters=valid.parameters(),
+                from_date=valid.from_date,
+                to_date=valid.to_date,
+                idempotency_key=key,
+                request_hash=request_hash,
+            )
+
+        async def check_quota(connection: Any) -> None:
+            plan, limit = self.quota(actor.plan)
+            window = self.quota_window(now)
+            used = await self._count_used(connection, actor.tenant_id, window)
+            if used >= limit:
+                raise self.quota_exceeded(
+                    plan=plan,
+                    limit=limit,
+                    used=used,
+                    resets_at=window.resets_at,
+                    retry_after=window.seconds_left(now),
+                )
+
+        return _Intake(request_hash=request_hash, new_request=new_request, check_quota=check_quota)
+
+    async def _take(self, actor: Actor, valid: _ValidRequest, key: str | None, now: datetime) -> Submission:
+        """Accept a checked request in its own transaction, committed before any workflow is asked."""
+        async with self._work(actor.tenant_id) as work:
+            return await self._accept(work, actor, key, self.intake(actor, valid, key, now))
 
     async def _accept(self, work: UnitOfWork, actor: Actor, key: str | None, intake: _Intake) -> Submission:
         """Replay, refuse (quota) or insert, serialised per tenant so the last free slot is taken once."""
@@ -823,26 +897,37 @@ class _RequestService:
             return await self._owned(work, actor, request_id)
 
     async def download_link(self, actor: Actor, request_id: UUID) -> DownloadLink:
+        return await self._ready_link(actor, request_id, self.link_for)
+
+    async def _ready_link(
+        self,
+        actor: Actor,
+        request_id: UUID,
+        link_for: Callable[[ContentRequestRecord], DownloadLink | None],
+    ) -> DownloadLink:
+        """The caller's request's link from `link_for`; 409 (not ready) while there is none."""
         record = await self.get(actor, request_id)
-        link = self.link_for(record)
+        link = link_for(record)
         if link is None:
             raise self.not_ready(record.status)
         return link
 
     def link_for(self, record: ContentRequestRecord) -> DownloadLink | None:
         """A fresh signed link to a completed request's file; None before it is completed."""
-        if record.status != "COMPLETED" or not record.result_key:
+        return self._signed(record, record.result_key)
+
+    def _signed(self, record: ContentRequestRecord, key: str | None) -> DownloadLink | None:
+        if record.status != "COMPLETED" or not key:
             return None
         fallback = translate(record.locale, self.file_fallback_name)
-        return sign_download(
-            self._storage, record.result_key, download_filename(record.title, record.result_key, fallback)
-        )
+        return sign_download(self._storage, key, download_filename(record.title, key, fallback))
 
 
 class ReportService(_RequestService):
     request_type = REPORT_REQUEST_TYPE
     formats = REPORT_FORMATS
     file_fallback_name = N_("Report")
+    quota_exceeded = QuotaExceededError
 
     def not_found(self) -> ProblemError:
         return ReportNotFoundError()
@@ -859,6 +944,16 @@ class ReportService(_RequestService):
     def cancel_unavailable(self) -> ProblemError:
         return CancelUnavailableError(retry_after=QUEUE_RETRY_AFTER_SECONDS)
 
+    def workflow_id(self, tenant_id: str, request_id: str) -> str:
+        return report_workflow_id(tenant_id, request_id)
+
+    def quota(self, plan: str | None) -> tuple[str, int]:
+        quota = report_quota(self._settings, plan)
+        return quota.plan, quota.reports_per_month
+
+    def quota_window(self, now: datetime) -> QuotaWindow:
+        return month_window(now)
+
     async def submit(
         self, actor: Actor, draft: ReportDraft, *, idempotency_key: str | None, fallback_locale: str
     ) -> Submission:
@@ -866,52 +961,12 @@ class ReportService(_RequestService):
         now = self._clock()
         report = validate_report(draft, fallback_locale=fallback_locale, now=now)
         key = checked_idempotency_key(idempotency_key)
-
-        def new_request(request_id: UUID) -> NewContentRequest:
-            return NewContentRequest(
-                request_id=request_id,
-                tenant_id=actor.tenant_id,
-                user_id=actor.user_id,
-                type=REPORT_REQUEST_TYPE,
-                title=report.title,
-                locale=report.locale,
-                format=report.format,
-                workflow_id=report_workflow_id(str(actor.tenant_id), str(request_id)),
-                parameters=report.parameters(),
-                from_date=report.from_date,
-                to_date=report.to_date,
-                idempotency_key=key,
-                request_hash=report.request_hash() if key is not None else None,
-            )
-
-        async def check_quota(connection: Any) -> None:
-            await self._check_quota(connection, actor, now)
-
-        intake = _Intake(
-            request_hash=report.request_hash() if key is not None else None,
-            new_request=new_request,
-            check_quota=check_quota,
-        )
-        async with self._work(actor.tenant_id) as work:
-            submission = await self._accept(work, actor, key, intake)
+        submission = await self._take(actor, report, key, now)
         if submission.replayed:
             await self._resume_if_pending(submission.record)
         else:
             await self._start(submission.record)
         return submission
-
-    async def _check_quota(self, connection: Any, actor: Actor, now: datetime) -> None:
-        quota = report_quota(self._settings, actor.plan)
-        window = month_window(now)
-        used = await self._count_used(connection, actor.tenant_id, window)
-        if used >= quota.reports_per_month:
-            raise QuotaExceededError(
-                plan=quota.plan,
-                limit=quota.reports_per_month,
-                used=used,
-                resets_at=window.resets_at,
-                retry_after=window.seconds_left(now),
-            )
 
     async def _resume_if_pending(self, record: ContentRequestRecord) -> None:
         """Start a replayed request's workflow again if it never left PENDING.
@@ -942,11 +997,6 @@ class ReportService(_RequestService):
                 str(record.request_id), retry_after=QUEUE_RETRY_AFTER_SECONDS
             ) from exc
 
-    async def list_reports(
-        self, actor: Actor, filters: RequestFilters, paging: PageParams
-    ) -> tuple[list[ContentRequestRecord], int]:
-        return await self.list_requests(actor, filters, paging)
-
 
 class VideoService(_RequestService):
     """Video requests: accepted like reports, but only once their run has counted the period's POCs.
@@ -958,6 +1008,7 @@ class VideoService(_RequestService):
     request_type = VIDEO_REQUEST_TYPE
     formats = tuple(VIDEO_FORMATS)
     file_fallback_name = N_("Video")
+    quota_exceeded = VideoQuotaExceededError
 
     def not_found(self) -> ProblemError:
         return VideoNotFoundError()
@@ -974,14 +1025,23 @@ class VideoService(_RequestService):
     def cancel_unavailable(self) -> ProblemError:
         return VideoCancelUnavailableError(retry_after=QUEUE_RETRY_AFTER_SECONDS)
 
+    def workflow_id(self, tenant_id: str, request_id: str) -> str:
+        return video_workflow_id(tenant_id, request_id)
+
+    def quota(self, plan: str | None) -> tuple[str, int]:
+        quota = video_quota(self._settings, plan)
+        return quota.plan, quota.videos_per_year
+
+    def quota_window(self, now: datetime) -> QuotaWindow:
+        return year_window(now)
+
     async def submit(
         self, actor: Actor, draft: VideoDraft, *, idempotency_key: str | None, fallback_locale: str
     ) -> Submission:
         now = self._clock()
         video = validate_video(draft, fallback_locale=fallback_locale, now=now)
         key = checked_idempotency_key(idempotency_key)
-        async with self._work(actor.tenant_id) as work:
-            submission = await self._accept(work, actor, key, self.intake(actor, video, key, now))
+        submission = await self._take(actor, video, key, now)
         record = submission.record
         if submission.replayed:
             if record.status == "FAILED" and record.error_code == NO_POCS_ERROR:
@@ -991,42 +1051,6 @@ class VideoService(_RequestService):
         else:
             record = await self._select(record, replayed=False)
         return Submission(record=record, replayed=submission.replayed)
-
-    def intake(self, actor: Actor, video: ValidVideo, key: str | None, now: datetime) -> _Intake:
-        """How a video request is counted and stored (the yearly recap uses it too)."""
-        request_hash = video.request_hash() if key is not None else None
-
-        def new_request(request_id: UUID) -> NewContentRequest:
-            return NewContentRequest(
-                request_id=request_id,
-                tenant_id=actor.tenant_id,
-                user_id=actor.user_id,
-                type=VIDEO_REQUEST_TYPE,
-                title=video.title,
-                locale=video.locale,
-                format=video.format,
-                workflow_id=video_workflow_id(str(actor.tenant_id), str(request_id)),
-                parameters=video.parameters(),
-                from_date=video.from_date,
-                to_date=video.to_date,
-                idempotency_key=key,
-                request_hash=request_hash,
-            )
-
-        async def check_quota(connection: Any) -> None:
-            quota = video_quota(self._settings, actor.plan)
-            window = year_window(now)
-            used = await self._count_used(connection, actor.tenant_id, window)
-            if used >= quota.videos_per_year:
-                raise VideoQuotaExceededError(
-                    plan=quota.plan,
-                    limit=quota.videos_per_year,
-                    used=used,
-                    resets_at=window.resets_at,
-                    retry_after=window.seconds_left(now),
-                )
-
-        return _Intake(request_hash=request_hash, new_request=new_request, check_quota=check_quota)
 
     async def request_recap(
         self, actor: Actor, year: int, *, locale: str | None
@@ -1098,20 +1122,10 @@ class VideoService(_RequestService):
 
     def thumbnail_link_for(self, record: ContentRequestRecord) -> DownloadLink | None:
         """A fresh signed link to a completed video's thumbnail, when it has one."""
-        if record.status != "COMPLETED" or not record.thumbnail_key:
-            return None
-        return sign_download(
-            self._storage,
-            record.thumbnail_key,
-            download_filename(record.title, record.thumbnail_key, translate(record.locale, N_("Video"))),
-        )
+        return self._signed(record, record.thumbnail_key)
 
     async def thumbnail_link(self, actor: Actor, request_id: UUID) -> DownloadLink:
-        record = await self.get(actor, request_id)
-        link = self.thumbnail_link_for(record)
-        if link is None:
-            raise self.not_ready(record.status)
-        return link
+        return await self._ready_link(actor, request_id, self.thumbnail_link_for)
 
 
 # -- the yearly recap, started by hand -------------------------------------------------------------
