@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -225,6 +226,38 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+_LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> range:
+    try:
+        low, high = (int(part) for part in _LOCAL_PORT_RANGE.read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on, for a server started a moment later.
+
+    Picked below the kernel's ephemeral range, so an outgoing connection opened in between
+    cannot take it (asking the kernel for port 0 hands out exactly those), and never the same
+    one twice in this process.
+    """
+    ephemeral = _ephemeral_range()
+    candidates = [port for port in range(10_000, ephemeral.start) if port not in _handed_out]
+    for port in random.sample(candidates, k=min(len(candidates), 200)):
+        with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise StackError("no free loopback port below the ephemeral range")
 
 
 def wait_for_port(port: int, timeout: float = 60.0, process: subprocess.Popen[bytes] | None = None) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,13 +17,7 @@ import pytest
 
 from api.common.settings import SERVICES, Settings
 from infra.database import migrate
-from infra.stack import running_stack
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from infra.stack import free_port, running_stack
 
 
 @pytest.fixture(scope="session")
@@ -34,10 +27,10 @@ def stack_settings() -> Iterator[Settings]:
     env = {
         "MRBILL_ENVIRONMENT": "test",
         "MRBILL_VAR_DIR": str(var_dir),
-        "MRBILL_PG_PORT": str(_free_port()),
-        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
-        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-        "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+        "MRBILL_PG_PORT": str(free_port()),
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
         "MRBILL_LOG_JSON": "false",
         # Cheap hashes keep the suite fast; production parameters are measured in bench/.
         "MRBILL_ARGON2_TIME_COST": "1",

@@ -28,7 +28,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -54,7 +53,7 @@ from bench.content.render import GOAL_SECONDS, measure_pdf_render
 from bench.machine import machine_facts
 from infra.database import migrate
 from infra.seed_pocs import generate_pocs
-from infra.stack import running_stack, wait_for_port
+from infra.stack import free_port, running_stack, wait_for_port
 from temporal.client import connect_client
 from workflows.report_generation_types import REPORT_FORMATS, report_workflow_id
 
@@ -70,12 +69,6 @@ POLL_SECONDS = 0.02
 PASSWORD = "bench-password-2026"
 TENANT_SLUG = "bench-reports"
 EMAIL = "owner@bench-reports.example"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -354,15 +347,15 @@ def run() -> dict[str, Any]:
     rendering = measure_pdf_render(RENDER_POCS, RENDER_REPEATS)
     var_dir = Path(tempfile.mkdtemp(prefix="mrbill-bench-content-"))
     os.chmod(var_dir, 0o755)  # noqa: S103 - PostgreSQL runs as another user when root
-    identity_port, content_port = _free_port(), _free_port()
+    identity_port, content_port = free_port(), free_port()
     env = {
         "MRBILL_ENVIRONMENT": "test",
         "MRBILL_VAR_DIR": str(var_dir),
-        "MRBILL_PG_PORT": str(_free_port()),
-        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
-        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-        "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
-        "MRBILL_EDGE_PORT": str(_free_port()),
+        "MRBILL_PG_PORT": str(free_port()),
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
+        "MRBILL_EDGE_PORT": str(free_port()),
         "MRBILL_SERVICE_PORTS": json.dumps({"identity": identity_port, "content": content_port}),
         "MRBILL_LOG_JSON": "false",
         "MRBILL_LOG_LEVEL": "WARNING",

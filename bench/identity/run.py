@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,19 +26,13 @@ from api.common.settings import Settings
 from bench.loadgen import LoadResult, run_load
 from bench.machine import machine_facts
 from infra.database import migrate
-from infra.stack import running_stack, wait_for_port
+from infra.stack import free_port, running_stack, wait_for_port
 
 HERE = Path(__file__).parent
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 DURATION = float(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
 PASSWORD = "bench-password-2026"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def measure_argon2(settings: Settings, samples: int = 15) -> dict[str, Any]:
@@ -158,17 +151,17 @@ def main() -> None:
     env = {
         "MRBILL_ENVIRONMENT": "test",
         "MRBILL_VAR_DIR": str(var_dir),
-        "MRBILL_PG_PORT": str(_free_port()),
-        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
-        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-        "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+        "MRBILL_PG_PORT": str(free_port()),
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
         "MRBILL_LOGIN_RATE_PER_MINUTE": "100000",
     }
     os.environ.update(env)
     settings = Settings()
     argon2_cost = measure_argon2(settings)
-    identity_port = _free_port()
-    raw_port = _free_port()
+    identity_port = free_port()
+    raw_port = free_port()
     server_log = var_dir / "bench-servers.log"
     runs: dict[str, list[LoadResult]] = {"raw_asyncpg": [], "identity_me": []}
     runtimes: dict[str, dict[str, bool]] = {}

@@ -30,7 +30,6 @@ import json
 import os
 import random
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,7 +50,7 @@ from websockets.exceptions import ConnectionClosed
 
 from api.common.settings import Settings
 from bench.machine import machine_facts
-from infra.stack import running_stack, wait_for_port
+from infra.stack import free_port, running_stack, wait_for_port
 from realtime.live.protocol import AwarenessEntry, encode_awareness
 
 HERE = Path(__file__).parent
@@ -80,12 +79,6 @@ LOADS = (
     Load("five typing", "5 people at 6 edits/s each in every room", (6.0,) * 5),
     Load("ten typing", "10 people at 6 edits/s each in every room", (6.0,) * 10),
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -126,7 +119,7 @@ def realtime_instances(count: int, env: dict[str, str], log: Path) -> Iterator[l
     started: list[tuple[int, subprocess.Popen[bytes]]] = []
     try:
         for _ in range(count):
-            port = _free_port()
+            port = free_port()
             command = [
                 sys.executable,
                 "-m",
@@ -401,7 +394,7 @@ def main() -> None:
     env = {
         "MRBILL_ENVIRONMENT": "test",
         "MRBILL_VAR_DIR": str(var_dir),
-        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
         "MRBILL_LOG_LEVEL": "WARNING",
         "MRBILL_BENCH_JWKS": str(jwks_path),
     }

@@ -29,7 +29,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -52,7 +51,7 @@ from api.common.valkey import create_valkey
 from bench.machine import machine_facts
 from bench.sandbox.run import EXPECTED, PYTHON_HELLO, bare, summary, timed
 from infra.database import migrate
-from infra.stack import running_stack
+from infra.stack import free_port, running_stack
 from realtime.dojos.piccolo_conf import build_engine
 from realtime.ports import Admission
 from realtime.sandbox import SandboxEngine
@@ -69,12 +68,6 @@ RESULTS = HERE / "run_results.md"
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "60"))
 WARMUP = 5
 RESULT_TIMEOUT_SECONDS = 30.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def insert_dojo(engine: Any, tenant: UUID, dojo: UUID, people: list[UUID]) -> None:
@@ -134,7 +127,7 @@ class StandInLiveRooms:
 
 @contextlib.asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[int]:
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning")
     )
@@ -363,10 +356,10 @@ def main() -> None:
     os.environ.update(
         {
             "MRBILL_VAR_DIR": str(var_dir),
-            "MRBILL_PG_PORT": str(_free_port()),
-            "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
-            "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-            "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+            "MRBILL_PG_PORT": str(free_port()),
+            "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
             "MRBILL_LOG_JSON": "false",
             "MRBILL_LOG_LEVEL": "WARNING",
         }

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import tempfile
 import time
@@ -38,7 +37,7 @@ from activities.sandbox import SandboxActivities
 from api.common.logging import configure_logging
 from api.common.settings import Settings
 from bench.machine import machine_facts
-from infra.stack import running_stack
+from infra.stack import free_port, running_stack
 from realtime.sandbox import RunStatus, SandboxEngine
 from realtime.sandbox.languages import resolve_language
 from realtime.sandbox.runner import SANDBOX_ENV
@@ -58,12 +57,6 @@ WARMUP = 5
 PYTHON_HELLO = 'print("hello, dojo")'
 NODE_HELLO = 'console.log("hello, dojo")'
 EXPECTED = "hello, dojo\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class InstantStandInActivities:
@@ -310,8 +303,8 @@ def main() -> None:
     os.environ.update(
         {
             "MRBILL_VAR_DIR": str(var_dir),
-            "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-            "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+            "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
             "MRBILL_LOG_JSON": "false",
             "MRBILL_LOG_LEVEL": "WARNING",
         }

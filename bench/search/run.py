@@ -23,7 +23,6 @@ import os
 import random
 import resource
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -49,7 +48,7 @@ from api.search.service import SearchCriteria, SearchService
 from bench.machine import machine_facts
 from infra.database import migrate
 from infra.seed_pocs import generate_pocs
-from infra.stack import running_stack
+from infra.stack import free_port, running_stack
 from temporal.client import connect_client
 from temporal.worker import WORKFLOW_SANDBOX, build_worker, indexing_activities
 from tests.unit.common.token_factory import new_signing_key, sign_access_token
@@ -128,12 +127,6 @@ ORDER BY p.created_at DESC
 LIMIT $6 OFFSET $7
 """
 """The seed's section "Search POC by criteria", verbatim but for numbered parameters."""
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -798,10 +791,10 @@ def main() -> None:
     os.environ.update(
         {
             "MRBILL_VAR_DIR": str(var_dir),
-            "MRBILL_PG_PORT": str(_free_port()),
-            "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
-            "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-            "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+            "MRBILL_PG_PORT": str(free_port()),
+            "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+            "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
             "MRBILL_LOG_JSON": "false",
             "MRBILL_LOG_LEVEL": "WARNING",
         }

@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,7 +46,7 @@ from bench.machine import machine_facts
 from bench.video.render import GOAL_RATIO, GOAL_SECONDS, _baseline, _probe
 from infra.database import migrate
 from infra.seed_pocs import generate_pocs
-from infra.stack import running_stack
+from infra.stack import free_port, running_stack
 from temporal.client import connect_client
 from workflows.yearly_video_types import (
     SELECTION_UPDATE,
@@ -63,13 +62,6 @@ HERE = Path(__file__).parent
 POCS = 50
 SECONDS = 60.0
 FORMATS: dict[str, str] = {"720p": "landscape-720", "1080p": "landscape-1080", "story": "story"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def prepare(settings: Settings) -> tuple[str, str]:
@@ -193,10 +185,10 @@ def run() -> dict[str, Any]:
     env = {
         "MRBILL_ENVIRONMENT": "test",
         "MRBILL_VAR_DIR": str(var_dir),
-        "MRBILL_PG_PORT": str(_free_port()),
-        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{_free_port()}/0",
-        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{_free_port()}",
-        "MRBILL_TEMPORAL_UI_PORT": str(_free_port()),
+        "MRBILL_PG_PORT": str(free_port()),
+        "MRBILL_VALKEY_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "MRBILL_TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}",
+        "MRBILL_TEMPORAL_UI_PORT": str(free_port()),
         "MRBILL_LOG_JSON": "false",
         "MRBILL_LOG_LEVEL": "WARNING",
     }

@@ -7,7 +7,6 @@ on its own, whatever state the services are in.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import threading
 import time
@@ -22,15 +21,9 @@ from websockets.sync.client import connect
 
 from api.common.settings import SERVICES, Settings
 from infra.edge import caddy_command, caddy_environment, write_caddyfile
-from infra.stack import port_open
+from infra.stack import free_port, port_open
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @get("/v1/me", operation_id="getMe")
@@ -57,7 +50,7 @@ async def echo(socket: WebSocket[object, object, object]) -> None:
 
 @pytest.fixture(scope="module")
 def upstream_port() -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     app = Litestar([me, jwks, echo])
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -73,7 +66,7 @@ def upstream_port() -> Iterator[int]:
 @pytest.fixture(scope="module")
 def edge(upstream_port: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     var_dir: Path = tmp_path_factory.mktemp("edge")
-    settings = Settings(var_dir=var_dir, edge_port=_free_port(), service_ports={"identity": upstream_port})
+    settings = Settings(var_dir=var_dir, edge_port=free_port(), service_ports={"identity": upstream_port})
     write_caddyfile(settings)
     caddy = subprocess.Popen(  # noqa: S603 - our own binaries, fixed arguments
         caddy_command(settings),

@@ -6,7 +6,6 @@ the test reads what the catalog handed Temporal from the workflow's history.
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -18,6 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 
 from api.common.settings import Settings
+from infra.stack import free_port
 from temporal.client import connect_client
 from temporal.converter import data_converter
 from temporal.search_attributes import REQUEST_TYPE, TENANT_ID
@@ -116,14 +116,8 @@ async def test_refused_writes_start_nothing(
     assert signalled == [1]
 
 
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_writes_succeed_while_temporal_is_unreachable(settings: Settings, mint: TokenMint) -> None:
-    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{_closed_port()}"})
+    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     async with running_catalog(unreachable, mint) as client:
         owner = mint.caller()
         with structlog.testing.capture_logs() as logs:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,6 +13,7 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from api.common.auth import ValkeyDenylist
 from api.common.settings import Settings
 from api.common.valkey import create_valkey
+from infra.stack import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
@@ -63,10 +63,7 @@ async def test_a_check_asked_after_a_revocation_always_sees_it(valkey: Valkey) -
 
 
 async def test_every_waiting_check_fails_when_valkey_is_unreachable() -> None:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
-    unreachable = Valkey.from_url(f"redis://127.0.0.1:{closed_port}/0", socket_connect_timeout=1)
+    unreachable = Valkey.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
     denylist = ValkeyDenylist(unreachable)
     try:
         outcomes = await asyncio.gather(

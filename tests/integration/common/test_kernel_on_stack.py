@@ -6,7 +6,6 @@ serves from a thread of its own, and real connection pools belong to exactly one
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,17 +22,12 @@ from api.common.auth import StaticKeySet, ValkeyDenylist, verify_access_token
 from api.common.health import database_check, temporal_check, valkey_check
 from api.common.settings import Settings
 from api.common.valkey import create_valkey
+from infra.stack import free_port
 from tests.unit.common.token_factory import new_signing_key, sign_access_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.security]
 
 KEY = new_signing_key("stack-key")
-
-
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
@@ -104,7 +98,7 @@ async def test_a_revoked_token_is_refused_by_every_service(stack_settings: Setti
 
 
 async def test_an_unreachable_denylist_fails_closed(stack_settings: Settings) -> None:
-    unreachable = Valkey.from_url(f"redis://127.0.0.1:{_closed_port()}/0", socket_connect_timeout=1)
+    unreachable = Valkey.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=1)
     app = create_service_app(
         service="probe",
         settings=stack_settings,
@@ -130,7 +124,7 @@ async def test_readiness_checks_the_real_database_valkey_and_temporal(
     broken_engine = PostgresEngine(
         config={
             "dsn": stack_settings.database_url("identity").replace(
-                f":{stack_settings.pg_port}/", f":{_closed_port()}/"
+                f":{stack_settings.pg_port}/", f":{free_port()}/"
             ),
             "timeout": 2,
         }

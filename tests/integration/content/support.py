@@ -12,7 +12,6 @@ engine and Temporal client directly.
 from __future__ import annotations
 
 import asyncio
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -161,12 +160,6 @@ def with_quotas(settings: Settings, **reports_per_month: int) -> Settings:
         for plan, limit in reports_per_month.items()
     }
     return settings.model_copy(update={"plans": plans})
-
-
-def closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def report_body(**overrides: Any) -> dict[str, Any]:

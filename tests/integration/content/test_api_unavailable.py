@@ -9,9 +9,9 @@ import pytest
 from api.common.settings import Settings
 from api.content import repository
 from api.content.quotas import month_window
+from infra.stack import free_port
 from tests.integration.content.support import (
     TokenMint,
-    closed_port,
     insert_unstarted,
     report_body,
     running_content,
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 async def test_a_request_that_cannot_be_queued_fails_clearly_and_costs_nothing(
     settings: Settings, mint: TokenMint
 ) -> None:
-    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{closed_port()}"})
+    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     async with running_content(unreachable, mint) as client:
         owner = mint.caller(locale="pt_BR")
         key = "tentativa-1"

@@ -18,12 +18,12 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from api.common.settings import Settings
 from api.content import repository
 from api.content.quotas import year_window
+from infra.stack import free_port
 from temporal.search_attributes import REQUEST_TYPE, TENANT_ID, USER_ID
 from tests.integration.content.support import (
     Caller,
     ContentClient,
     TokenMint,
-    closed_port,
     path_of,
     running_content,
 )
@@ -367,7 +367,7 @@ async def test_the_options_a_client_offers(videos: ContentClient, mint: TokenMin
 async def test_temporal_down_or_silent_fails_the_request_clearly(
     settings: Settings, mint: TokenMint, temporal: Client
 ) -> None:
-    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{closed_port()}"})
+    unreachable = settings.model_copy(update={"temporal_address": f"127.0.0.1:{free_port()}"})
     async with running_content(unreachable, mint) as client:
         owner = mint.caller(locale="en")
         refused = await client.post("/v1/videos", json=video_body(), headers=owner.headers)

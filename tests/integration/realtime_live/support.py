@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -31,6 +30,7 @@ from api.common.app import create_service_app
 from api.common.auth import StaticKeySet, TokenClaims, ValkeyDenylist
 from api.common.settings import Settings
 from api.common.valkey import create_valkey
+from infra.stack import free_port
 from realtime.live import CODE_TEXT, LiveLimits, LiveRoomsRuntime, build_live_rooms
 from realtime.live.protocol import (
     AwarenessEntry,
@@ -44,12 +44,6 @@ from tests.unit.common.token_factory import new_signing_key, sign_access_token
 
 MAX_FRAME = 16 * 1024 * 1024
 """What the test clients accept in one frame (httpx-ws's default of 64 KiB is below a big document's sync)."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

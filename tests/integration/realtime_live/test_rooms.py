@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from api.common.settings import Settings
+from infra.stack import free_port
 from realtime.live import MEMBER_FIELD
 from realtime.ports import LiveRooms
 from tests.integration.realtime_live.support import (
@@ -16,7 +17,6 @@ from tests.integration.realtime_live.support import (
     awareness_message,
     close_reason,
     eventually,
-    free_port,
     python_client,
     raw_client,
     running_instance,

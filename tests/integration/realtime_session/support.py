@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import socket
 import string
 import time
 import uuid
@@ -37,16 +36,11 @@ from api.common.settings import Settings
 from api.common.storage import BlobStorage
 from api.common.tenancy import tenant_transaction
 from api.common.valkey import create_valkey
+from infra.stack import free_port
 from realtime.dojos.deps import DEPENDENCIES
 from realtime.ports import AccessRefused, Admission
 from realtime.session import SessionConfig, SessionRuntime, build_session_channel
 from tests.unit.common.token_factory import new_signing_key, sign_access_token
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ShiftedClock:

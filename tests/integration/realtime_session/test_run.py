@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from api.common.settings import Settings
+from infra.stack import free_port
 from tests.integration.realtime_session.support import (
     Parts,
     create_dojo,
-    free_port,
     running_instance,
     session,
 )
