@@ -7,13 +7,14 @@ live in ``app.state.search``; handlers get them through Litestar's dependency in
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
+from litestar.params import QueryParameter
 
-from api.common.auth import provide_claims
-from api.common.pagination import provide_page_params
+from api.common.auth import TokenClaims, provide_claims
+from api.common.pagination import PageParams, provide_page_params
 from api.common.settings import Settings
 from api.search.dojos import DojoSearchService
 from api.search.engine import SearchEngine
@@ -49,3 +50,10 @@ DEPENDENCIES: dict[str, Provide] = {
     "claims": Provide(provide_claims, sync_to_thread=False),
     "paging": Provide(provide_page_params, sync_to_thread=False),
 }
+
+Search = NamedDependency[SearchRuntime]
+Claims = NamedDependency[TokenClaims]
+Paging = NamedDependency[PageParams]
+
+Values = Annotated[list[str] | None, QueryParameter(description="Repeat the parameter for several values.")]
+INSTANT = "Date (UTC day) or ISO 8601 instant, inclusive."

@@ -5,22 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
-from api.common.auth import TokenClaims
-from api.common.pagination import PageParams
-from api.search.deps import SearchRuntime
+from api.search.deps import INSTANT, Claims, Paging, Search, Values
 from api.search.dojo_engine import DojoSort, DojoStatus
 from api.search.dojo_schemas import DojoSearchHit, DojoSearchResults
 from api.search.dojos import DojoSearchCriteria
 from api.search.service import total_pages
 
-Values = Annotated[list[str] | None, Parameter(description="Repeat the parameter for several values.")]
 Statuses = Annotated[
     list[DojoStatus] | None,
-    Parameter(description="Repeat for several; ACTIVE and SCHEDULED when none is given."),
+    QueryParameter(description="Repeat for several; ACTIVE and SCHEDULED when none is given."),
 ]
-INSTANT = "Date (UTC day) or ISO 8601 instant, inclusive."
 
 
 class DojoSearchController(Controller):
@@ -30,17 +26,19 @@ class DojoSearchController(Controller):
     @get("/dojos", operation_id="searchDojos")
     async def search_dojos(
         self,
-        search: SearchRuntime,
-        claims: TokenClaims,
-        paging: PageParams,
-        q: Annotated[str | None, Parameter(description="Free text over name and description.")] = None,
+        search: Search,
+        claims: Claims,
+        paging: Paging,
+        q: Annotated[str | None, QueryParameter(description="Free text over name and description.")] = None,
         language: Values = None,
         status: Statuses = None,
-        scheduled_from: Annotated[str | None, Parameter(query="scheduledFrom", description=INSTANT)] = None,
-        scheduled_to: Annotated[str | None, Parameter(query="scheduledTo", description=INSTANT)] = None,
+        scheduled_from: Annotated[
+            str | None, QueryParameter(name="scheduledFrom", description=INSTANT)
+        ] = None,
+        scheduled_to: Annotated[str | None, QueryParameter(name="scheduledTo", description=INSTANT)] = None,
         sort: Annotated[
             DojoSort,
-            Parameter(description="upcoming: active first, then by scheduled start (the default)."),
+            QueryParameter(description="upcoming: active first, then by scheduled start (the default)."),
         ] = "upcoming",
     ) -> DojoSearchResults:
         """Public dojos of your tenant, yours, and those you take part in."""

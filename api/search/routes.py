@@ -9,13 +9,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
-from api.common.auth import TokenClaims, requires_roles
-from api.common.pagination import PageParams
-from api.search.deps import SearchRuntime
+from api.common.auth import requires_roles
+from api.search.deps import INSTANT, Claims, Paging, Search, Values
 from api.search.dojo_routes import DojoSearchController
 from api.search.engine import MatchMode, SortOrder, SuggestionKind
 from api.search.schemas import (
@@ -36,8 +35,6 @@ from api.search.service import INDEX_MANAGERS, SearchCriteria, total_pages
 index_managers = requires_roles(*INDEX_MANAGERS)
 superadmin_only = requires_roles("SUPERADMIN")
 
-Values = Annotated[list[str] | None, Parameter(description="Repeat the parameter for several values.")]
-
 
 class SearchController(Controller):
     path = "/v1/search"
@@ -46,24 +43,22 @@ class SearchController(Controller):
     @get("/pocs", operation_id="searchPocs")
     async def search_pocs(
         self,
-        search: SearchRuntime,
-        claims: TokenClaims,
-        paging: PageParams,
-        q: Annotated[str | None, Parameter(description="Free text over name, description and tags.")] = None,
+        search: Search,
+        claims: Claims,
+        paging: Paging,
+        q: Annotated[
+            str | None, QueryParameter(description="Free text over name, description and tags.")
+        ] = None,
         language: Values = None,
         tags: Values = None,
-        tags_mode: Annotated[MatchMode, Parameter(query="tagsMode")] = "all",
+        tags_mode: Annotated[MatchMode, QueryParameter(name="tagsMode")] = "all",
         frameworks: Values = None,
-        frameworks_mode: Annotated[MatchMode, Parameter(query="frameworksMode")] = "all",
-        owner: Annotated[str | None, Parameter(description='"me" or a user id.')] = None,
-        is_public: Annotated[bool | None, Parameter(query="isPublic")] = None,
-        created_from: Annotated[
-            str | None, Parameter(query="from", description="Date (UTC day) or ISO 8601 instant, inclusive.")
-        ] = None,
-        created_to: Annotated[
-            str | None, Parameter(query="to", description="Date (UTC day) or ISO 8601 instant, inclusive.")
-        ] = None,
-        sort: SortOrder = "relevance",
+        frameworks_mode: Annotated[MatchMode, QueryParameter(name="frameworksMode")] = "all",
+        owner: Annotated[str | None, QueryParameter(description='"me" or a user id.')] = None,
+        is_public: Annotated[bool | None, QueryParameter(name="isPublic")] = None,
+        created_from: Annotated[str | None, QueryParameter(name="from", description=INSTANT)] = None,
+        created_to: Annotated[str | None, QueryParameter(name="to", description=INSTANT)] = None,
+        sort: FromQuery[SortOrder] = "relevance",
     ) -> PocSearchResults:
         """Your POCs and your tenant's public ones, by text, filters and facets."""
         criteria = SearchCriteria(
@@ -92,11 +87,11 @@ class SearchController(Controller):
     @get("/suggestions", operation_id="getSearchSuggestions")
     async def suggestions(
         self,
-        search: SearchRuntime,
-        claims: TokenClaims,
-        prefix: Annotated[str, Parameter(description="What the user typed so far.")],
-        kind: SuggestionKind = "poc",
-        limit: Annotated[int, Parameter(ge=1, le=20)] = 10,
+        search: Search,
+        claims: Claims,
+        prefix: Annotated[str, QueryParameter(description="What the user typed so far.")],
+        kind: FromQuery[SuggestionKind] = "poc",
+        limit: Annotated[int, QueryParameter(ge=1, le=20)] = 10,
     ) -> Suggestions:
         """Completions for POC names or tags the caller can see."""
         values = await search.search.suggestions(claims, prefix, kind, limit)
@@ -108,7 +103,7 @@ class SearchIndexController(Controller):
     tags = ["search administration"]  # noqa: RUF012
 
     @get("/indices", operation_id="listSearchIndices", guards=[superadmin_only])
-    async def list_indices(self, search: SearchRuntime) -> SearchIndicesOut:
+    async def list_indices(self, search: Search) -> SearchIndicesOut:
         descriptions = await search.engine.describe()
         return SearchIndicesOut(
             engine=search.engine.kind,
@@ -116,24 +111,24 @@ class SearchIndexController(Controller):
         )
 
     @post("/indices", operation_id="createSearchIndices", guards=[superadmin_only], status_code=200)
-    async def create_indices(self, search: SearchRuntime) -> IndexChanges:
+    async def create_indices(self, search: Search) -> IndexChanges:
         """Create the indices and aliases that are missing (idempotent)."""
         return IndexChanges(engine=search.engine.kind, changed=await search.engine.ensure_indices())
 
     @put("/indices/mappings", operation_id="updateSearchMappings", guards=[superadmin_only])
-    async def update_mappings(self, search: SearchRuntime) -> IndexChanges:
+    async def update_mappings(self, search: Search) -> IndexChanges:
         """Apply additive mapping changes in place; incompatible ones need a reindex."""
         return IndexChanges(engine=search.engine.kind, changed=await search.engine.update_mappings())
 
     @get("/aliases", operation_id="listSearchAliases", guards=[index_managers])
-    async def list_aliases(self, search: SearchRuntime, claims: TokenClaims) -> AliasesOut:
+    async def list_aliases(self, search: Search, claims: Claims) -> AliasesOut:
         return AliasesOut(engine=search.engine.kind, aliases=await search.indices.aliases(claims))
 
     @post(
         "/reindex", operation_id="startSearchReindex", guards=[index_managers], status_code=HTTP_202_ACCEPTED
     )
     async def start_reindex(
-        self, search: SearchRuntime, claims: TokenClaims, data: ReindexCreate | None = None
+        self, search: Search, claims: Claims, data: JSONBody[ReindexCreate | None] = None
     ) -> Response[ReindexAccepted]:
         """Rebuild the caller's tenant (or, for a SUPERADMIN, every tenant) without downtime."""
         request = data or ReindexCreate()
@@ -146,7 +141,7 @@ class SearchIndexController(Controller):
 
     @get("/reindex/{reindex_id:str}", operation_id="getSearchReindex", guards=[index_managers])
     async def reindex_progress(
-        self, search: SearchRuntime, claims: TokenClaims, reindex_id: str
+        self, search: Search, claims: Claims, reindex_id: FromPath[str]
     ) -> ReindexStatus:
         progress = await search.indices.reindex_progress(claims, reindex_id)
         return ReindexStatus.from_progress(reindex_id, progress)
