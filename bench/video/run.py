@@ -45,6 +45,7 @@ from api.identity import onboarding
 from bench.machine import machine_facts
 from bench.video.render import GOAL_RATIO, GOAL_SECONDS, _baseline, _probe
 from infra.database import migrate
+from infra.readiness import probe_task_queue
 from infra.seed_pocs import generate_pocs
 from infra.stack import free_port, running_stack
 from temporal.client import connect_client
@@ -174,9 +175,26 @@ async def one_video(
     }
 
 
-async def measure(settings: Settings, tenant_id: str, user_id: str) -> list[dict[str, Any]]:
+WORKER_START_SECONDS = 120.0
+
+
+async def wait_for_worker(settings: Settings) -> None:
+    """Until the worker polls its queue: a request is timed from its start, not the worker's."""
+    deadline = time.monotonic() + WORKER_START_SECONDS
+    while not (probe := await probe_task_queue(settings, "video")).up:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the video worker never polled: {probe.detail}")
+        await asyncio.sleep(0.2)
+
+
+async def measure(settings: Settings, tenant_id: str, user_id: str) -> dict[str, Any]:
+    """One untimed-for-the-goal video on the fresh worker (fonts, music and codecs load on first use,
+    once per worker process), then every format on the warm worker, as a long-running worker serves them."""
     client = await connect_client(settings, wait_seconds=60)
-    return [await one_video(client, settings, tenant_id, user_id, fmt) for fmt in FORMATS.values()]
+    await wait_for_worker(settings)
+    first = await one_video(client, settings, tenant_id, user_id, FORMATS["720p"])
+    videos = [await one_video(client, settings, tenant_id, user_id, fmt) for fmt in FORMATS.values()]
+    return {"first_on_fresh_worker": first, "videos": videos}
 
 
 def run() -> dict[str, Any]:
@@ -205,7 +223,7 @@ def run() -> dict[str, Any]:
                     stderr=log,
                 )
             try:
-                videos = asyncio.run(measure(settings, tenant_id, user_id))
+                measured = asyncio.run(measure(settings, tenant_id, user_id))
             finally:
                 worker.terminate()
                 try:
@@ -222,7 +240,7 @@ def run() -> dict[str, Any]:
         ),
         "machine": machine_facts(),
         "render_concurrency": settings.video_render_concurrency,
-        "videos": videos,
+        **measured,
     }
 
 
@@ -249,6 +267,15 @@ def write_results(results: dict[str, Any]) -> None:
             f"| {video['realtime_factor']} | {video['baseline']['seconds']} | {video['ratio_to_baseline']} "
             f"| {goals} |"
         )
+    first = results["first_on_fresh_worker"]
+    lines += [
+        "",
+        "Each format is timed on a worker that is already polling and has served one video,",
+        "as a long-running worker does. The first video on the freshly started worker",
+        f"({first['format']}, not counted for the goal): {first['wall_seconds']} s wall,",
+        f"{first['ratio_to_baseline']}x its encode-only run of {first['baseline']['seconds']} s;",
+        f"its selection answered after {first['selection_answered_seconds']} s.",
+    ]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
 
 
