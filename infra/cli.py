@@ -28,7 +28,7 @@ from infra.demo import DEMO_SUPERADMIN, DEMO_TENANT, OnboardingStatus, SeedError
 from infra.migrations import STEPS, migrate_service, migration_lock
 from infra.procfile import mrbill_command
 from infra.readiness import NotReadyError, Probe, infra_probes, wait_until_ready
-from infra.services import INFRA_COMPONENTS, SERVICE_SPECS, task_queues
+from infra.services import INFRA_COMPONENTS, SERVICE_SPECS, service_instances, task_queues
 from infra.stack import StackError, components, exec_component, port_open
 from infra.status import collect_status, edge_url
 
@@ -203,9 +203,9 @@ def _wait_and_migrate(settings: Settings, services: list[str]) -> None:
 
 
 # -- services and workers -----------------------------------------------------------------------
-def _refuse_busy_port(port: int, host: str, owner: str) -> None:
+def _refuse_busy_port(port: int, host: str, owner: str, setting: str) -> None:
     if port_open(port, host):
-        raise OperatorError(f"port {port} for {owner} is already in use (MRBILL_SERVICE_PORTS moves it)")
+        raise OperatorError(f"port {port} for {owner} is already in use ({setting} moves it)")
 
 
 @app.command()
@@ -221,10 +221,18 @@ def serve(
     spec = SERVICE_SPECS[_known_service(service)]
     chosen_port = port or settings.service_ports[service]
     with expected_failures():
-        _refuse_busy_port(chosen_port, settings.service_host, service)
+        setting = next(
+            (
+                instance.setting
+                for instance in service_instances(spec, settings)
+                if instance.port == chosen_port
+            ),
+            "--port",
+        )
+        _refuse_busy_port(chosen_port, settings.service_host, service, setting)
         if wait:
             _wait_and_migrate(settings, [service] if spec.database else [])
-            _refuse_busy_port(chosen_port, settings.service_host, service)
+            _refuse_busy_port(chosen_port, settings.service_host, service, setting)
     uvicorn.run(
         spec.app_factory,
         factory=True,

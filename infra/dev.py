@@ -50,7 +50,7 @@ from infra.readiness import (
     valkey_port,
     wait_until_ready,
 )
-from infra.services import INFRA_COMPONENTS, active_services
+from infra.services import INFRA_COMPONENTS, active_services, instance_url, service_instances
 from infra.stack import StackError, port_open
 from infra.status import docs_urls, edge_url, temporal_ui_url
 
@@ -198,7 +198,8 @@ def port_claims(settings: Settings, *, infra_only: bool = False) -> list[PortCla
         return claims
     claims.append(PortClaim("edge", settings.edge_port, "MRBILL_EDGE_PORT"))
     for spec in active_services(SERVICES):
-        claims.append(PortClaim(spec.name, settings.service_ports[spec.name], "MRBILL_SERVICE_PORTS"))
+        for instance in service_instances(spec, settings):
+            claims.append(PortClaim(instance.name, instance.port, instance.setting))
     return claims
 
 
@@ -300,7 +301,8 @@ async def _wait_for_platform(settings: Settings, say: Callable[[str], None]) -> 
     base = edge_url(settings)
     probes: dict[str, Callable[[], Awaitable[Probe]]] = {"edge": _http_probe(f"{base}/health")}
     for spec in active_services(SERVICES):
-        probes[spec.name] = _http_probe(f"{settings.service_url(spec.name)}/health/ready")
+        for instance in service_instances(spec, settings):
+            probes[instance.name] = _http_probe(f"{instance_url(settings, instance)}/health/ready")
         for queue in spec.task_queues:
             probes[f"worker-{queue}"] = _queue_probe(settings, queue)
 
@@ -364,6 +366,11 @@ def render_banner(settings: Settings, *, color: bool) -> str:
     table.add_row("Edge (all APIs)", edge_url(settings))
     for service, url in docs_urls(settings).items():
         table.add_row(f"OpenAPI: {service}", url)
+    for spec in active_services(SERVICES):
+        if spec.instances > 1:
+            instances = service_instances(spec, settings)
+            listed = ", ".join(f"{instance.name} :{instance.port}" for instance in instances)
+            table.add_row(f"{spec.name} instances", f"{len(instances)} behind the edge ({listed})")
     table.add_row("Temporal Web UI", temporal_ui_url(settings))
     table.add_row("Demo tenant", DEMO_TENANT.slug)
     table.add_row("Demo owner", f"{DEMO_TENANT.admin_email} / {DEMO_TENANT.password}")

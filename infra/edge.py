@@ -4,6 +4,12 @@ The Caddyfile is generated from `SERVICE_SPECS`, so a new service only needs its
 there. Caddy's reverse proxy carries WebSocket upgrades as they are. No automatic HTTPS,
 no admin API (nothing reconfigures the edge at run time: it is regenerated and restarted),
 and anything no service claims gets a problem+json 404 rather than Caddy's empty page.
+
+A service of several instances is one ``reverse_proxy`` to all of them: ``least_conn`` sends
+each new request or WebSocket to the instance holding the fewest (long-lived sockets spread
+instead of piling up), and passive health checks take an instance that refuses connections
+out of the rotation for `FAIL_SECONDS`, a request that met it being retried on another one
+within `RETRY_SECONDS`, so a dead instance costs a reconnect, never an error at the edge.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import sys
 from pathlib import Path
 
 from api.common.settings import SERVICES, Settings
-from infra.services import ServiceSpec, active_services
+from infra.services import ServiceSpec, active_services, service_instances
 
 NOT_FOUND_PROBLEM = json.dumps(
     {
@@ -23,6 +29,11 @@ NOT_FOUND_PROBLEM = json.dumps(
         "detail": "No service answers this path on the edge.",
     }
 )
+
+FAIL_SECONDS = 30
+"""How long an instance that failed a request stays out of the rotation."""
+RETRY_SECONDS = 5
+"""How long the edge keeps trying other instances for a request whose instance failed."""
 
 
 def caddy_binary() -> Path:
@@ -48,21 +59,37 @@ def _quoted(text: str) -> str:
     return f"`{text}`"
 
 
+def _reverse_proxy(spec: ServiceSpec, settings: Settings) -> list[str]:
+    """One upstream as a single line; several with their balancing and passive health."""
+    upstreams = " ".join(
+        f"{settings.service_host}:{instance.port}" for instance in service_instances(spec, settings)
+    )
+    if spec.instances == 1:
+        return [f"\t\treverse_proxy {upstreams}"]
+    return [
+        f"\t\treverse_proxy {upstreams} {{",
+        "\t\t\tlb_policy least_conn",
+        f"\t\t\tlb_try_duration {RETRY_SECONDS}s",
+        f"\t\t\tfail_duration {FAIL_SECONDS}s",
+        "\t\t}",
+    ]
+
+
 def _service_blocks(spec: ServiceSpec, settings: Settings) -> list[str]:
-    upstream = f"{settings.service_host}:{settings.service_ports[spec.name]}"
     matcher = f"svc_{spec.name.replace('-', '_')}"
     docs_matcher = f"docs_{spec.name.replace('-', '_')}"
     prefix = docs_path(spec.name)
+    proxy = _reverse_proxy(spec, settings)
     return [
         f"\t# {spec.name}",
         f"\t@{docs_matcher} path_regexp {docs_matcher} ^{prefix}(/.*)?$",
         f"\thandle @{docs_matcher} {{",
         f"\t\trewrite * /schema{{re.{docs_matcher}.1}}?{{query}}",
-        f"\t\treverse_proxy {upstream}",
+        *proxy,
         "\t}",
         f"\t@{matcher} path {' '.join(spec.edge_paths)}",
         f"\thandle @{matcher} {{",
-        f"\t\treverse_proxy {upstream}",
+        *proxy,
         "\t}",
     ]
 

@@ -5,6 +5,9 @@ they wait for PostgreSQL, Valkey and Temporal to answer and for their migrations
 by a file lock) before serving, so no start order has to be encoded here and a crashed
 dependency never leaves a half-started service behind. The file stays readable and usable
 by hand: ``honcho start -f var/Procfile``.
+
+A service of several instances gets a line per instance (``realtime``, ``realtime-2``), each
+with its port and ``MRBILL_INSTANCE_NAME`` set to its line's name, which its responses carry.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from pathlib import Path
 
 from api.common.settings import SERVICES, Settings
 from infra.edge import caddy_command, caddy_environment
-from infra.services import INFRA_COMPONENTS, active_services
+from infra.services import INFRA_COMPONENTS, ServiceSpec, active_services, service_instances
 
 
 @dataclass(frozen=True)
@@ -43,12 +46,29 @@ def infra_lines() -> list[ProcessLine]:
     return [ProcessLine(name, _shell([*mrbill, "stack", "run", name])) for name in INFRA_COMPONENTS]
 
 
+def service_lines(spec: ServiceSpec, settings: Settings) -> list[ProcessLine]:
+    """One line per instance; a single instance keeps the plain ``serve <service> --wait``."""
+    mrbill = mrbill_command()
+    if spec.instances == 1:
+        return [ProcessLine(spec.name, _shell([*mrbill, "serve", spec.name, "--wait"]))]
+    return [
+        ProcessLine(
+            instance.name,
+            _shell(
+                [*mrbill, "serve", spec.name, "--port", str(instance.port), "--wait"],
+                {"MRBILL_INSTANCE_NAME": instance.name},
+            ),
+        )
+        for instance in service_instances(spec, settings)
+    ]
+
+
 def platform_lines(settings: Settings) -> list[ProcessLine]:
-    """The edge, then every service and one worker per task queue."""
+    """The edge, then every service (each of its instances) and one worker per task queue."""
     mrbill = mrbill_command()
     lines = [ProcessLine("edge", _shell(caddy_command(settings), caddy_environment(settings)))]
     for spec in active_services(SERVICES):
-        lines.append(ProcessLine(spec.name, _shell([*mrbill, "serve", spec.name, "--wait"])))
+        lines += service_lines(spec, settings)
         for queue in spec.task_queues:
             lines.append(ProcessLine(f"worker-{queue}", _shell([*mrbill, "worker", queue, "--wait"])))
     return lines

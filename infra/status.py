@@ -1,4 +1,7 @@
-"""One row per part of the platform: what it is, where it listens, and whether it answers."""
+"""One row per part of the platform: what it is, where it listens, and whether it answers.
+
+A service of several instances has a row per instance (``realtime``, ``realtime-2``).
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from infra.readiness import (
     probe_valkey,
     valkey_port,
 )
-from infra.services import active_services
+from infra.services import active_services, instance_url, service_instances
 
 
 @dataclass(frozen=True)
@@ -60,8 +63,9 @@ async def collect_status(settings: Settings) -> list[StatusRow]:
         ("edge", "caddy", edge_url(settings), probe_http(f"{edge_url(settings)}/health")),
     ]
     for spec in specs:
-        url = settings.service_url(spec.name)
-        planned.append((spec.name, "service", url, probe_http(f"{url}/health/ready")))
+        for instance in service_instances(spec, settings):
+            url = instance_url(settings, instance)
+            planned.append((instance.name, "service", url, probe_http(f"{url}/health/ready")))
         for queue in spec.task_queues:
             planned.append((f"worker-{queue}", "worker", f"queue {queue}", probe_task_queue(settings, queue)))
     probes = await asyncio.gather(*(probe for *_, probe in planned))

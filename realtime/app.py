@@ -8,6 +8,10 @@ themselves (``?access_token=``) and are admitted by the REST side's `DojoRoomAcc
 share rooms and sessions through Valkey. Tests of the REST side alone pass a `live` stand-in,
 and then neither socket part is built.
 
+Several instances run behind the edge (two in `make dev`); every HTTP response and every
+WebSocket handshake carries ``X-Instance: <Settings.instance_name>``, so a client (and a test)
+can tell which process it reached.
+
 Readiness checks the database and Valkey (the token denylist and the rooms' fan-out) but not
 Temporal: without it only "Run" fails, and that is said in the room.
 """
@@ -17,10 +21,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 from litestar import Litestar
-from litestar.types import ControllerRouterHandler
+from litestar.types import ASGIApp, ControllerRouterHandler, Message, Receive, Scope, Send
 from temporalio.client import Client
 
 from api.common.app import Lifespan, create_service_app
@@ -49,6 +54,28 @@ DESCRIPTION = (
     "sessionUrl say where its WebSockets are (the code is a Yjs document served with the "
     "y-websocket protocol; the session channel carries the chat, the randori timer and runs)."
 )
+
+INSTANCE_HEADER = "x-instance"
+"""Names the process that answered: on HTTP responses and on the WebSocket handshake (101)."""
+_STARTS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+
+class InstanceHeader:
+    """Adds `INSTANCE_HEADER` to every response start and WebSocket accept of this process."""
+
+    def __init__(self, app: ASGIApp, instance: str) -> None:
+        self.app = app
+        self.header = (INSTANCE_HEADER.encode("latin-1"), instance.encode("latin-1"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_instance(message: Message) -> None:
+            if message["type"] in _STARTS:
+                started: dict[str, Any] = dict(message)
+                started["headers"] = [*(started.get("headers") or ()), self.header]
+                message = cast("Message", started)
+            await send(message)
+
+        await self.app(scope, receive, send_with_instance)
 
 
 def create_app(
@@ -127,6 +154,7 @@ def create_app(
         dependencies=DEPENDENCIES,
         description=DESCRIPTION,
     )
+    app.asgi_handler = InstanceHeader(app.asgi_handler, settings.instance_name)
     if dojo_changes is None:
         service.changes = DojoIndexingGateway(runtime.temporal)
     app.state.dojos = runtime

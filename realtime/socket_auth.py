@@ -4,6 +4,8 @@ Browsers cannot set headers on a WebSocket, so sockets send ``?access_token=`` (
 header where the client can); their routes are public to the middleware and call this on open
 (and the session channel again when a client refreshes its token). Every refusal is an
 `AccessRefused` with the close code and a reason a client can act on, in the caller's language.
+Sockets already open are kept authorised by `realtime.socket_watch.SocketWatch`, which closes them
+with the very same refusals (`token_expired`, `token_revoked`).
 """
 
 from __future__ import annotations
@@ -66,8 +68,18 @@ class SocketAuthenticator:
                 logger.warning("denylist unavailable", error=repr(exc))
                 raise _try_again_later(locale) from exc
             if revoked:
-                raise AccessRefused(CLOSE_UNAUTHENTICATED, "token-revoked", translate(locale, _REVOKED))
+                raise token_revoked(locale)
         return claims
+
+
+def token_expired(locale: str) -> AccessRefused:
+    """4401 ``token-expired``: what a socket is told when its token expires, at open or later."""
+    return AccessRefused(CLOSE_UNAUTHENTICATED, "token-expired", translate(locale, TOKEN_EXPIRED))
+
+
+def token_revoked(locale: str) -> AccessRefused:
+    """4401 ``token-revoked``: the token's ``jti`` is on the denylist (logout, a revoked session)."""
+    return AccessRefused(CLOSE_UNAUTHENTICATED, "token-revoked", translate(locale, _REVOKED))
 
 
 def _try_again_later(locale: str) -> AccessRefused:

@@ -6,6 +6,8 @@ platform can run beside a developer's own PostgreSQL, Redis or Temporal.
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +27,9 @@ DEFAULT_SERVICE_PORTS: dict[str, int] = {
     "content": 58104,
     "realtime": 58105,
 }
+
+DEFAULT_EXTRA_INSTANCE_PORTS: dict[str, tuple[int, ...]] = {"realtime": (58115,)}
+"""Ports of a service's second, third... instance (the first listens on its service port)."""
 
 Plan = Literal["FREE", "PRO"]
 
@@ -67,6 +72,12 @@ class Settings(BaseSettings):
     service_host: str = "127.0.0.1"
     service_ports: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_SERVICE_PORTS))
     """Merged over the defaults: ``MRBILL_SERVICE_PORTS='{"identity": 41101}'`` moves one port only."""
+    extra_instance_ports: dict[str, tuple[int, ...]] = Field(
+        default_factory=lambda: dict(DEFAULT_EXTRA_INSTANCE_PORTS)
+    )
+    """Merged over the defaults per service: ``MRBILL_EXTRA_INSTANCE_PORTS='{"realtime": [41115]}'``."""
+    instance_name: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
+    """Which process of a service answered (``X-Instance``); `make dev` names its instances."""
 
     jwt_issuer: str = "mrbill-identity"
     jwt_audience: str = "mrbill"
@@ -104,6 +115,13 @@ class Settings(BaseSettings):
     def _over_default_ports(cls, value: Any) -> Any:
         if isinstance(value, dict):
             return {**DEFAULT_SERVICE_PORTS, **value}
+        return value
+
+    @field_validator("extra_instance_ports", mode="before")
+    @classmethod
+    def _over_default_instance_ports(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {**DEFAULT_EXTRA_INSTANCE_PORTS, **value}
         return value
 
     # -- derived locations ---------------------------------------------------------------
@@ -163,6 +181,12 @@ class Settings(BaseSettings):
     sandbox_limits: dict[str, float] = Field(default_factory=dict)
     """Changes to the limits of `realtime.sandbox.limits` (``{"wall_seconds": 5}``; ``compile_`` prefix
     for the compiler's)."""
+
+    # -- the dojo's sockets (realtime/socket_watch.py, realtime/live/) ------------------------------
+    dojo_socket_recheck_seconds: float = 30.0
+    """How often an open dojo socket's token (the denylist) and membership are checked again."""
+    dojo_document_max_bytes: int = 1024 * 1024
+    """The largest a dojo's code document may grow (its encoded Yjs state); growth beyond is refused."""
 
     # -- the recap video (the ``video`` task queue's worker) ----------------------------------------
     ffmpeg_path: str | None = None

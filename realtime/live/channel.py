@@ -17,7 +17,8 @@ reads and can only close silently. Here a socket instead:
   late, and closed (4429) when it stays over it;
 - closes (4413) on a message above the size limit;
 - drops an observer's document changes (telling it once, with y-protocols' permission-denied
-  message), while its presence and its sync requests go through;
+  message), while its presence and its sync requests go through; a participant made an observer
+  while connected is one from the next check of its admission on (`readmitted`);
 - closes with a code and a JSON reason (`realtime.live.errors`).
 """
 
@@ -319,6 +320,14 @@ class RoomChannel:
     @property
     def closed(self) -> bool:
         return self.close_reason is not None or self._peer_gone
+
+    def readmitted(self, admission: Admission) -> None:
+        """The dojo records admitted the person again (`realtime.socket_watch`): their role counts now."""
+        if admission.role != self.admission.role:
+            self._told_read_only = False
+        self.admission = admission
+        self.member["role"] = admission.role
+        self.member["facilitator"] = admission.facilitator
 
     # -- receiving ------------------------------------------------------------------------------
 

@@ -7,8 +7,10 @@ shortened to fit; the code never is.
 
 Codes in 4400-4499 mean "do not retry as is" (y-websocket stops reconnecting on them): 4401
 get a new token, 4403/4404 no access, 4409 the dojo is not running, 4413 a message was too
-large, 4429 too many messages. 1001 (server going away), 1011 (internal error) and 1013 (try
-again later: overloaded, or the socket could not keep up) are worth reconnecting after.
+large (``message-too-large``) or a change would grow the document past its cap
+(``document-too-large``: undo it before reconnecting), 4429 too many messages. 1001 (server
+going away), 1011 (internal error) and 1013 (try again later: overloaded, or the socket could
+not keep up) are worth reconnecting after.
 """
 
 from __future__ import annotations
@@ -92,6 +94,15 @@ def too_large(limit: int) -> CloseReason:
         TOO_LARGE,
         "message-too-large",
         N_("A message was larger than the limit of {limit} bytes."),
+        (("limit", limit),),
+    )
+
+
+def document_too_large(limit: int) -> CloseReason:
+    return CloseReason(
+        TOO_LARGE,
+        "document-too-large",
+        N_("The code would grow past its limit of {limit} bytes; the change was not applied."),
         (("limit", limit),),
     )
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from api.common.settings import Settings
+
 
 @dataclass(frozen=True)
 class LiveLimits:
@@ -15,6 +17,10 @@ class LiveLimits:
     `flood_grace_seconds` of that is closed (4429). A client whose unsent messages pass
     `send_queue_messages` or `send_queue_bytes` cannot keep up and is dropped (1013, try again),
     so the room never waits for it.
+
+    A change that would make the document's encoded state larger than `max_document_bytes` is
+    not applied nor relayed, and its sender is closed (4413 ``document-too-large``); changes that
+    keep it within (or shrink it) go through, and nothing stored is touched.
     """
 
     max_message_bytes: int = 1024 * 1024
@@ -37,3 +43,17 @@ class LiveLimits:
     """Presence messages kept per room for other instances (they read only what is new)."""
     relay_block_milliseconds: int = 5000
     """How long one read of the relay waits for news before it asks again."""
+    max_document_bytes: int = 1024 * 1024
+    """The largest encoded state (``Y.encodeStateAsUpdate``) a room's document may grow to."""
+    recheck_seconds: float = 30.0
+    """How often an open socket's token (the denylist) and membership are checked again."""
+    token_leeway_seconds: float = 30.0
+    """A socket closes this long after its token's ``exp``: the leeway the opening check allows."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LiveLimits:
+        """The defaults, with what an operator sets (``MRBILL_DOJO_DOCUMENT_MAX_BYTES``, ...)."""
+        return cls(
+            max_document_bytes=settings.dojo_document_max_bytes,
+            recheck_seconds=settings.dojo_socket_recheck_seconds,
+        )

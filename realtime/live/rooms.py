@@ -19,6 +19,9 @@ What is added or changed:
   presence, every state carries the sender's identity (`MEMBER_FIELD`), a joining client is
   told at once who is there, and a client's presence is removed, here and on the other
   instances, as soon as its socket closes;
+- a client's change that would grow the document past `LiveLimits.max_document_bytes` is not
+  applied (so neither broadcast nor stored) and its sender is closed (4413
+  ``document-too-large``); the room and its other clients go on;
 - the room is retired when its last client leaves, its whole state written down first.
 """
 
@@ -60,6 +63,7 @@ from realtime.live.protocol import (
     decode_awareness_update,
     encode_awareness,
     encode_awareness_update,
+    message_kind,
     seed_update,
 )
 from realtime.live.relay import ValkeyRelay
@@ -69,6 +73,9 @@ _pycrdt_log = logging.getLogger("realtime.live.pycrdt")
 
 MAX_CLIENT_IDS_PER_SOCKET = 8
 """Awareness client ids one socket may speak for (a Yjs client uses one per document)."""
+UPDATE_GROWTH_SLACK = 16
+"""Bytes added per applied update to the estimate of the state's size: merging an update may split
+an item of the state, which costs a few bytes more than the update itself."""
 
 
 class RoomUnavailableError(Exception):
@@ -100,6 +107,10 @@ class CodeRoom(YRoom):
         self._channels: set[RoomChannel] = set()
         self._origin: RoomChannel | None = None
         self._origin_message: bytes | None = None
+        self._measured_bytes = 0
+        """The encoded state's size when last measured; `_grown_bytes` bounds what came since."""
+        self._grown_bytes = 0
+        self.refused_growth = 0
 
     @property
     def doc(self) -> Doc[Text]:
@@ -123,6 +134,7 @@ class CodeRoom(YRoom):
                 self.doc.apply_update(update)
         self.log_position = stored.log_position
         self.presence_position = stored.presence_position
+        self._measure(self.doc.get_update())
         self._publishing = self.doc.observe(self._changed)
         self._relay.register(self)
         self._relay.query_presence(self)
@@ -141,6 +153,7 @@ class CodeRoom(YRoom):
             if channel is not skipped:
                 channel.send_nowait(message)
         self.updates_since_compaction += 1
+        self._grown_bytes += len(event.update) + UPDATE_GROWTH_SLACK
         if self.dirty_since is None:
             self.dirty_since = time.monotonic()
         if not self._applying_remote:
@@ -174,6 +187,7 @@ class CodeRoom(YRoom):
         self._compacting = True
         counted = self.updates_since_compaction
         state, upto = self.doc.get_update(), self.log_position
+        self._measure(state)
         try:
             await self._relay.compact(self.dojo_id, state, upto)
         except Exception as error:  # the log still holds every update; the next attempt catches up
@@ -211,6 +225,15 @@ class CodeRoom(YRoom):
 
     def _handle(self, channel: RoomChannel, message: bytes) -> None:
         if message[0] == YMessageType.SYNC:
+            if message_kind(message).changes_document and not self._within_cap(message):
+                self.refused_growth += 1
+                logger.info(
+                    "live room refused a change past the document cap",
+                    dojo_id=str(self.dojo_id),
+                    limit=self._limits.max_document_bytes,
+                )
+                channel.close(errors.document_too_large(self._limits.max_document_bytes))
+                return
             self._origin, self._origin_message = channel, message
             try:
                 reply = handle_sync_message(message[1:], self.doc)
@@ -222,6 +245,40 @@ class CodeRoom(YRoom):
             for client in self._channels:  # the sender too: y-websocket counts on its own echo
                 client.send_nowait(message)
             self.awareness.apply_awareness_update(read_message(message[1:]), "client")
+
+    # -- the document's size cap ----------------------------------------------------------------
+
+    def _measure(self, state: bytes) -> None:
+        self._measured_bytes, self._grown_bytes = len(state), 0
+
+    @property
+    def state_bytes(self) -> int:
+        """The document's encoded state size, measured now."""
+        state = self.doc.get_update()
+        self._measure(state)
+        return len(state)
+
+    def _within_cap(self, message: bytes) -> bool:
+        """Whether applying a client's SYNC step 2 or update keeps the document within its cap.
+
+        Cheap while far from the cap (the last measure, plus what was applied since, plus this
+        update, is an upper bound); near it, the state is measured, and only when that is not
+        enough is the change tried on a copy of the document. A change that does not grow the
+        state (a deletion) always goes through, even above a cap lowered since the room opened.
+        """
+        update = read_message(message[2:])
+        cap = self._limits.max_document_bytes
+        if self._measured_bytes + self._grown_bytes + len(update) <= cap:
+            return True
+        state = self.doc.get_update()
+        self._measure(state)
+        if len(state) + len(update) <= cap:
+            return True
+        trial: Doc[Text] = Doc()
+        trial.apply_update(state)
+        trial.apply_update(update)
+        after = len(trial.get_update())
+        return after <= cap or after <= len(state)
 
     # -- presence -------------------------------------------------------------------------------
 

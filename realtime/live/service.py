@@ -1,10 +1,15 @@
 """The live rooms of one realtime instance: what the app mounts, starts and asks.
 
 `build_live_rooms` gives a `LiveRoomsRuntime`: its `route_handlers` go into the app, its
-`lifespan` into the app's lifespans (it starts pycrdt-websocket's server, the Valkey relay and
-the compaction of rooms, and on shutdown closes the sockets with 1001 so clients reconnect to
-another instance, then writes every room's state down), and it is the `LiveRooms` the dojo
-records use (`code_of`, `close_room`).
+`lifespan` into the app's lifespans (it starts pycrdt-websocket's server, the Valkey relay, the
+compaction of rooms and the watch that keeps open sockets authorised, and on shutdown closes the
+sockets with 1001 so clients reconnect to another instance, then writes every room's state down),
+and it is the `LiveRooms` the dojo records use (`code_of`, `close_room`).
+
+An open socket is closed, with the codes it would have been refused with at open, when its
+token expires or is revoked or its person is no longer admitted (`realtime.socket_watch`).
+y-websocket does not reconnect on 4401 by itself: the application refreshes the token, puts it
+in ``provider.params`` and calls ``provider.connect()`` (see the package's README).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from valkey.asyncio import Valkey
 from api.common.auth import (
     AccessDenylist,
     KeySetProvider,
+    TokenClaims,
     bearer_token,
 )
 from api.common.errors import AuthenticationError, ServiceUnavailableError
@@ -38,6 +44,7 @@ from realtime.live.rooms import CodeRoomServer, RoomUnavailableError
 from realtime.live.routes import live_route_handlers, socket_token
 from realtime.ports import AccessRefused, Admission, RoomAccess
 from realtime.socket_auth import SocketAuthenticator
+from realtime.socket_watch import SocketWatch
 
 logger = structlog.get_logger(__name__)
 
@@ -68,6 +75,12 @@ class LiveRoomsRuntime:
         self.server = CodeRoomServer(limits)
         self.route_handlers: list[WebsocketRouteHandler] = live_route_handlers(self)
         self._auth = SocketAuthenticator(settings, key_set, denylist)
+        self.watch = SocketWatch(
+            admit=self._admit,
+            denylist=denylist,
+            recheck_seconds=limits.recheck_seconds,
+            token_leeway_seconds=limits.token_leeway_seconds,
+        )
         self._relay: ValkeyRelay | None = None
         self._accepting = False
 
@@ -95,6 +108,7 @@ class LiveRoomsRuntime:
                 self._relay = relay
                 self.server.relay = relay
                 background.start_soon(self.server.run_compaction)
+                background.start_soon(self.watch.run)
                 self._accepting = True
                 try:
                     yield
@@ -152,13 +166,12 @@ class LiveRoomsRuntime:
             return
         locale = current_locale.get()
         admission: Admission | None = None
+        claims: TokenClaims | None = None
         refusal: CloseReason | None = None
         try:
             claims = await self._auth.claims(_bearer(socket_token(scope)), locale)
             locale = normalize_locale(claims.locale) or locale
-            admission = await self.access.admit(claims, dojo_id)
-            if admission.tenant_id != claims.tenant_id or admission.dojo_id != dojo_id:
-                raise AccessRefused(errors.NOT_FOUND, "dojo-not-found", "")
+            admission = await self._admit(claims, dojo_id)
         except AccessRefused as error:
             refusal = errors.refusal(error)
         except ServiceUnavailableError:
@@ -169,7 +182,7 @@ class LiveRoomsRuntime:
         if not self._accepting:
             refusal = errors.going_away()
         await send({"type": "websocket.accept"})
-        if refusal is not None or admission is None:
+        if refusal is not None or admission is None or claims is None:
             reason = refusal or errors.internal_error()
             await send(
                 {"type": "websocket.close", "code": reason.close_code, "reason": reason.render(locale)}
@@ -180,19 +193,36 @@ class LiveRoomsRuntime:
             receive=receive, send=send, admission=admission, locale=locale, limits=self.limits
         )
         await self._touch(admission)
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(channel.run_writer)
-            try:
-                await self.server.serve_channel(channel)
-            except RoomUnavailableError as error:
-                logger.warning("live room unavailable", dojo_id=str(dojo_id), error=str(error))
-                channel.close(errors.unavailable())
-            except Exception:
-                logger.exception("live socket failed", dojo_id=str(dojo_id))
-                channel.close(errors.internal_error())
-            finally:
-                channel.close(errors.internal_error())  # no-op when a reason was given or the peer left
+        watched = self.watch.watch(
+            claims,
+            dojo_id,
+            locale,
+            close=lambda refused: channel.close(errors.refusal(refused)),
+            readmitted=channel.readmitted,
+        )
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(channel.run_writer)
+                try:
+                    await self.server.serve_channel(channel)
+                except RoomUnavailableError as error:
+                    logger.warning("live room unavailable", dojo_id=str(dojo_id), error=str(error))
+                    channel.close(errors.unavailable())
+                except Exception:
+                    logger.exception("live socket failed", dojo_id=str(dojo_id))
+                    channel.close(errors.internal_error())
+                finally:
+                    channel.close(errors.internal_error())  # no-op when a reason was given or the peer left
+        finally:
+            self.watch.forget(watched)
         await self._touch(admission)
+
+    async def _admit(self, claims: TokenClaims, dojo_id: UUID) -> Admission:
+        """The dojo records' admission, at open and again while the socket lives."""
+        admission = await self.access.admit(claims, dojo_id)
+        if admission.tenant_id != claims.tenant_id or admission.dojo_id != dojo_id:
+            raise AccessRefused(errors.NOT_FOUND, "dojo-not-found", "")
+        return admission
 
     async def _touch(self, admission: Admission) -> None:
         try:
@@ -232,13 +262,16 @@ def build_live_rooms(
     limits: LiveLimits | None = None,
     instance_id: str | None = None,
 ) -> LiveRoomsRuntime:
-    """The live rooms of one realtime process; see `LiveRoomsRuntime` for the wiring."""
+    """The live rooms of one realtime process; see `LiveRoomsRuntime` for the wiring.
+
+    Without `limits`, the defaults of `LiveLimits` with the settings' document cap and recheck
+    interval (`LiveLimits.from_settings`)."""
     errors.register_catalog()
     return LiveRoomsRuntime(
         settings,
         access=access,
         key_set=key_set,
         denylist=denylist,
-        limits=limits or LiveLimits(),
+        limits=limits or LiveLimits.from_settings(settings),
         instance_id=instance_id or uuid4().hex,
     )

@@ -61,7 +61,9 @@ def asyncapi_document(server_url: str = "ws://127.0.0.1:58000") -> dict[str, Any
             "description": (
                 "Chat, presence, the randori timer and runs of a dojo over one JSON WebSocket. Open it "
                 "with ?access_token=<access token> (or an Authorization: Bearer header); refusals close "
-                "with 4401/4403/4404/4409/4413/4429 and a JSON reason."
+                "with 4401/4403/4404/4409/4413/4429 and a JSON reason. An open socket is closed the same "
+                "way when its token expires (unless refreshed with token.refresh) or is revoked (4401), "
+                "or when its person is no longer admitted to the dojo (4403)."
             ),
         },
         "servers": {

@@ -7,10 +7,13 @@ code and a short JSON reason (``{"reason": "token-expired"}``). Admitted, it get
 (who is here, the timer, the chat's last lines, the languages, the run in progress) and then
 every event of its dojo.
 
-Each socket has three tasks, owned and cancelled together: one reads and handles the client's
-frames, one writes the socket's outbox, one closes the socket when its token expires. A client
-that cannot keep up fills its outbox and is dropped (1013): the room never waits for it. A client
-that sends too much is answered ``too-fast``, then closed (4429).
+Each socket has two tasks, owned and cancelled together: one reads and handles the client's
+frames, one writes the socket's outbox. The channel's `SocketWatch` (`realtime.socket_watch`)
+keeps every open socket authorised: it closes one whose token expires (unless the client sent a
+fresh one with ``token.refresh``) or is revoked, or whose person the dojo records no longer admit,
+with the same ``refused`` frame and close code as at open. A client that cannot keep up fills its
+outbox and is dropped (1013): the room never waits for it. A client that sends too much is
+answered ``too-fast``, then closed (4429).
 
 Room events (chat, presence, the timer, runs) are published to Valkey and delivered from there
 (`Relay`), so sockets on every instance see the same events in the same order; the countdown
@@ -41,7 +44,7 @@ from api.common.auth import (
     bearer_token,
 )
 from api.common.errors import AuthenticationError
-from api.common.i18n import current_locale, format_number, normalize_locale, translate
+from api.common.i18n import current_locale, format_number, normalize_locale
 from api.common.settings import Settings
 from api.common.tenancy import tenant_transaction
 from realtime.ports import AccessRefused, Admission, LiveRooms, RoomAccess
@@ -84,7 +87,8 @@ from realtime.session.protocol import (
 from realtime.session.randori import RandoriError, RandoriSettings, RandoriState, RandoriStore, settings_of
 from realtime.session.relay import Deliver, Relay
 from realtime.session.snapshots import SnapshotService
-from realtime.socket_auth import CLOSE_UNAUTHENTICATED, TOKEN_EXPIRED, SocketAuthenticator
+from realtime.socket_auth import SocketAuthenticator
+from realtime.socket_watch import SocketWatch, WatchedSocket
 
 logger = structlog.get_logger(__name__)
 
@@ -166,6 +170,7 @@ class Connection:
         self.bucket = TokenBucket(config.messages_per_second, config.message_burst)
         self.flood_bucket = TokenBucket(config.messages_per_second * 3, config.message_burst * 3)
         self.last_touch = 0.0
+        self.watched: WatchedSocket | None = None
 
     @property
     def dojo_id(self) -> UUID:
@@ -196,6 +201,20 @@ class Connection:
 
     def close_with(self, code: int, refusal: errors.Refusal, **params: Any) -> None:
         self.stop(self._request(code, refusal, **params))
+
+    def refused(self, refusal: AccessRefused) -> None:
+        """No longer authorised (`SocketWatch`): closed as it would have been refused at open."""
+        self.stop(CloseRequest(refusal.code, refusal.reason, refusal.message))
+
+    def readmitted(self, admission: Admission) -> None:
+        """The dojo records admitted the person again: their role counts from now on (the status
+        keeps its own path, `SessionChannel.notice_started_dojos`)."""
+        self.admission = replace(
+            self.admission,
+            role=admission.role,
+            facilitator=admission.facilitator,
+            display_name=admission.display_name,
+        )
 
     def finish(self, request: CloseRequest) -> None:
         """Close once the frames already queued are sent."""
@@ -283,6 +302,12 @@ class SessionChannel:
         self.rooms: dict[UUID, LocalRoom] = {}
         self._rooms_lock = asyncio.Lock()
         self._auth = SocketAuthenticator(settings, key_set, denylist)
+        self.watch = SocketWatch(
+            admit=self._readmit,
+            denylist=denylist,
+            recheck_seconds=settings.dojo_socket_recheck_seconds,
+            token_leeway_seconds=config.token_leeway_seconds,
+        )
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False
 
@@ -312,6 +337,9 @@ class SessionChannel:
                 CLOSE_NOT_RUNNING, errors.DOJO_FINISHED.code, errors.DOJO_FINISHED.message(locale)
             )
         return admission
+
+    async def _readmit(self, claims: TokenClaims, dojo_id: UUID) -> Admission:
+        return await self.admit(claims, dojo_id, normalize_locale(claims.locale) or current_locale.get())
 
     async def serve(self, socket: WebSocket[Any, Any, Any], dojo_id: UUID) -> None:
         """The whole life of one socket (the route handler's body)."""
@@ -350,9 +378,13 @@ class SessionChannel:
                 socket, CLOSE_INTERNAL_ERROR, errors.INTERNAL.code, errors.INTERNAL.message(locale)
             )
             return
+        connection.watched = self.watch.watch(
+            claims, dojo_id, locale, connection.refused, readmitted=connection.readmitted
+        )
         try:
             await self._run(connection)
         finally:
+            self.watch.forget(connection.watched)
             await self._leave(connection)
             await self._close(connection)
 
@@ -511,7 +543,6 @@ class SessionChannel:
         tasks = [
             asyncio.create_task(self._read(connection), name="session-read"),
             asyncio.create_task(self._write(connection), name="session-write"),
-            asyncio.create_task(self._watch_token(connection), name="session-token"),
             asyncio.create_task(connection.stopped.wait(), name="session-stopped"),
         ]
         try:
@@ -543,18 +574,6 @@ class SessionChannel:
             except TimeoutError:
                 connection.close_with(CLOSE_TRY_AGAIN_LATER, errors.SLOW_CONSUMER)
                 return
-
-    async def _watch_token(self, connection: Connection) -> None:
-        while True:
-            left = connection.claims.expires_at.timestamp() + self.config.token_leeway_seconds - time.time()
-            if left <= 0:
-                connection.stop(
-                    CloseRequest(
-                        CLOSE_UNAUTHENTICATED, "token-expired", translate(connection.locale, TOKEN_EXPIRED)
-                    )
-                )
-                return
-            await asyncio.sleep(min(left, 30.0))
 
     async def _read(self, connection: Connection) -> None:
         limit = self.config.max_frame_bytes
@@ -681,6 +700,8 @@ class SessionChannel:
             connection.error(errors.TOKEN_MISMATCH)
             return
         connection.claims = claims
+        if connection.watched is not None:
+            self.watch.renew(connection.watched, claims)
         connection.push(encode(TokenRefreshed(expires_at=claims.expires_at)))
 
     async def _randori_command(self, connection: Connection, command: AnyClientMessage) -> None:

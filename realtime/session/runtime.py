@@ -12,7 +12,9 @@ The loops every instance runs, each owned by the lifespan and cancelled with it:
   lease, so a rotation happens even when nobody sends anything, and happens once;
 - the ticks: every few seconds, each socket gets the countdown again, from the shared state;
 - presence: this instance's sockets are kept alive in Valkey, and a crashed instance's pruned;
-- snapshots: each running dojo's code, every interval, by whichever instance takes the lease.
+- snapshots: each running dojo's code, every interval, by whichever instance takes the lease;
+- the socket watch: open sockets whose token expired or was revoked, or whose person left the
+  dojo, are closed (`realtime.socket_watch`).
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class SessionRuntime:
             ("ticks", self._every(self.config.tick_seconds, self.send_ticks)),
             ("presence", self._every(self.config.presence_refresh_seconds, self.refresh_presence)),
             ("snapshots", self._every(self.config.snapshot_poll_seconds, self.take_snapshots)),
+            ("access", self.channel.watch.run),
         ]
         self._tasks = [asyncio.create_task(loop(), name=f"dojo-session-{name}") for name, loop in loops]
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from api.common.settings import SERVICES
+from api.common.settings import DEFAULT_EXTRA_INSTANCE_PORTS, SERVICES
 from infra.dev import BANNER_TITLE
 from infra.stack import free_port
 
@@ -39,13 +39,28 @@ class DevPorts:
     temporal_ui: int = field(default_factory=free_port)
     edge: int = field(default_factory=free_port)
     services: dict[str, int] = field(default_factory=lambda: {name: free_port() for name in SERVICES})
+    extra_instances: dict[str, list[int]] = field(
+        default_factory=lambda: {
+            name: [free_port() for _ in ports] for name, ports in DEFAULT_EXTRA_INSTANCE_PORTS.items()
+        }
+    )
+    """The ports of the second (third...) instance of the services `make dev` runs several of."""
 
     @property
     def edge_url(self) -> str:
         return f"http://127.0.0.1:{self.edge}"
 
     def all(self) -> list[int]:
-        return [self.pg, self.valkey, self.temporal, self.temporal_ui, self.edge, *self.services.values()]
+        extra = [port for ports in self.extra_instances.values() for port in ports]
+        return [
+            self.pg,
+            self.valkey,
+            self.temporal,
+            self.temporal_ui,
+            self.edge,
+            *self.services.values(),
+            *extra,
+        ]
 
 
 @contextmanager
@@ -64,6 +79,7 @@ def dev_environment(prefix: str = "mrbill-dev-e2e-") -> Iterator[tuple[dict[str,
         "MRBILL_TEMPORAL_UI_PORT": str(ports.temporal_ui),
         "MRBILL_EDGE_PORT": str(ports.edge),
         "MRBILL_SERVICE_PORTS": json.dumps(ports.services),
+        "MRBILL_EXTRA_INSTANCE_PORTS": json.dumps(ports.extra_instances),
         "MRBILL_LOG_JSON": "false",
         # Cheap hashes keep the run short; the production cost is measured in bench/.
         "MRBILL_ARGON2_TIME_COST": "1",

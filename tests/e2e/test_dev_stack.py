@@ -25,9 +25,9 @@ from tests.e2e.platform import REPO, DevPorts, DevRun, dev_environment
 pytestmark = pytest.mark.e2e
 
 INDEXING_TIMEOUT_SECONDS = 60.0
-PROCESSES = 14
+PROCESSES = 15
 """postgres, valkey, temporal, edge, identity, worker-identity, catalog, search, worker-indexing,
-content, worker-content, worker-video, realtime, worker-sandbox."""
+content, worker-content, worker-video, realtime, realtime-2, worker-sandbox."""
 E2E_TAG = "e2e-dirigivel"
 
 

@@ -40,6 +40,7 @@ LIMITS = LiveLimits(
     flood_grace_seconds=1.0,
     send_queue_messages=10_000,
     send_queue_bytes=256 * 1024,
+    max_document_bytes=16 * 1024 * 1024,  # the slow consumer's test writes 4 MB of code
 )
 
 

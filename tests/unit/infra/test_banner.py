@@ -33,6 +33,16 @@ def test_banner_has_every_url_and_both_credentials(tmp_path: Path) -> None:
     assert "\x1b[" not in banner
 
 
+def test_banner_lists_the_instances_of_a_scaled_service(tmp_path: Path) -> None:
+    settings = Settings(
+        var_dir=tmp_path, service_ports={"realtime": 41105}, extra_instance_ports={"realtime": (41115,)}
+    )
+    banner = render_banner(settings, color=False)
+    assert "realtime instances" in banner
+    assert "2 behind the edge (realtime :41105, realtime-2 :41115)" in banner
+    assert "identity instances" not in banner
+
+
 def test_demo_passwords_pass_identity_password_policy() -> None:
     check_password_policy(DEMO_TENANT.password, DEMO_TENANT.admin_email)
     check_password_policy(DEMO_SUPERADMIN.password, DEMO_SUPERADMIN.email)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.common.settings import Settings
-from infra.edge import caddy_binary, render_caddyfile, write_caddyfile
+from infra.edge import FAIL_SECONDS, RETRY_SECONDS, caddy_binary, render_caddyfile, write_caddyfile
 from infra.services import SERVICE_SPECS
 
 pytestmark = pytest.mark.unit
@@ -18,7 +18,9 @@ pytestmark = pytest.mark.unit
 
 @pytest.fixture
 def edge_settings(tmp_path: Path) -> Settings:
-    return Settings(var_dir=tmp_path, edge_port=41000, service_ports=PORTS)
+    return Settings(
+        var_dir=tmp_path, edge_port=41000, service_ports=PORTS, extra_instance_ports={"realtime": (41115,)}
+    )
 
 
 PORTS = {"identity": 41101, "catalog": 41102, "search": 41103, "content": 41104, "realtime": 41105}
@@ -76,6 +78,7 @@ def test_every_service_path_is_proxied_to_its_port(edge_settings: Settings) -> N
     ]
     for route, port in zip(proxied, PORTS.values(), strict=True):
         assert f'"dial": "127.0.0.1:{port}"' in json.dumps(route)
+    assert '"dial": "127.0.0.1:41115"' in json.dumps(proxied[-1]), "the second realtime instance"
     for required in (
         "/v1/auth/*",
         "/v1/signup",
@@ -99,6 +102,38 @@ def test_every_service_path_is_proxied_to_its_port(edge_settings: Settings) -> N
     assert set(SERVICE_SPECS["search"].edge_paths) == {"/v1/search", "/v1/search/*"}
     # The dojos' REST routes and their WebSockets (/v1/dojos/{id}/code, /v1/dojos/{id}/session).
     assert set(SERVICE_SPECS["realtime"].edge_paths) == {"/v1/dojos", "/v1/dojos/*"}
+
+
+def _proxies(route: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        handler
+        for sub in route["handle"][0]["routes"]
+        for handler in sub["handle"]
+        if handler["handler"] == "reverse_proxy"
+    ]
+
+
+def test_the_realtime_instances_share_the_load_and_a_dead_one_is_skipped(edge_settings: Settings) -> None:
+    routes = _routes(_adapted(edge_settings))
+    realtime = [
+        route
+        for route in routes
+        if route.get("match", [{}])[0].get("path") == list(SERVICE_SPECS["realtime"].edge_paths)
+        or route.get("match", [{}])[0].get("path_regexp", {}).get("name") == "docs_realtime"
+    ]
+    assert len(realtime) == 2, "its API and its docs"
+    for route in realtime:
+        (proxy,) = _proxies(route)
+        assert [upstream["dial"] for upstream in proxy["upstreams"]] == ["127.0.0.1:41105", "127.0.0.1:41115"]
+        assert proxy["load_balancing"]["selection_policy"] == {"policy": "least_conn"}
+        assert proxy["load_balancing"]["try_duration"] == RETRY_SECONDS * 1_000_000_000
+        assert proxy["health_checks"]["passive"]["fail_duration"] == FAIL_SECONDS * 1_000_000_000
+    identity_paths = list(SERVICE_SPECS["identity"].edge_paths)
+    identity = next(r for r in routes if r.get("match", [{}])[0].get("path") == identity_paths)
+    (single,) = _proxies(identity)
+    assert [upstream["dial"] for upstream in single["upstreams"]] == ["127.0.0.1:41101"]
+    assert "load_balancing" not in single
+    assert "health_checks" not in single
 
 
 def test_no_path_is_claimed_by_two_services() -> None:

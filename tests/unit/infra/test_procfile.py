@@ -12,7 +12,7 @@ from honcho.environ import parse_procfile
 from api.common.settings import Settings
 from infra.dev import PortClaim, check_ports_free, port_claims
 from infra.procfile import dev_lines, infra_lines, render_procfile, write_procfile
-from infra.services import SERVICE_SPECS, active_services, task_queues
+from infra.services import SERVICE_SPECS, active_services, service_instances, task_queues
 from infra.stack import StackError
 
 pytestmark = pytest.mark.unit
@@ -39,6 +39,7 @@ def test_procfile_lists_the_stack_the_edge_each_service_and_a_worker_per_queue(s
         "worker-content",
         "worker-video",
         "realtime",
+        "realtime-2",
         "worker-sandbox",
     ]
 
@@ -57,7 +58,10 @@ def test_each_line_execs_the_right_command(settings: Settings) -> None:
     assert argv["content"][-3:] == ["serve", "content", "--wait"]
     assert argv["worker-content"][-3:] == ["worker", "content", "--wait"]
     assert argv["worker-video"][-3:] == ["worker", "video", "--wait"]
-    assert argv["realtime"][-3:] == ["serve", "realtime", "--wait"]
+    for instance, port in (("realtime", 58105), ("realtime-2", 58115)):
+        assert argv[instance][-5:] == ["serve", "realtime", "--port", str(port), "--wait"]
+        assert argv[instance][: argv[instance].index("exec")] == [f"MRBILL_INSTANCE_NAME={instance}"]
+    assert "MRBILL_INSTANCE_NAME" not in processes["identity"], "a single instance keeps its plain line"
     assert argv["worker-sandbox"][-3:] == ["worker", "sandbox", "--wait"]
     edge = argv["edge"]
     caddy_at = edge.index("exec") + 1
@@ -120,7 +124,34 @@ def test_every_port_comes_from_settings(settings: Settings) -> None:
         "search": settings.service_ports["search"],
         "content": settings.service_ports["content"],
         "realtime": settings.service_ports["realtime"],
+        "realtime-2": settings.extra_instance_ports["realtime"][0],
     }
+    assert {claim.setting for claim in port_claims(settings) if claim.owner.startswith("realtime")} == {
+        "MRBILL_SERVICE_PORTS",
+        "MRBILL_EXTRA_INSTANCE_PORTS",
+    }
+
+
+def test_instance_ports_are_moved_by_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("MRBILL_SERVICE_PORTS", '{"realtime": 41105}')
+    monkeypatch.setenv("MRBILL_EXTRA_INSTANCE_PORTS", '{"realtime": [41115]}')
+    settings = Settings(var_dir=tmp_path)
+    instances = service_instances(SERVICE_SPECS["realtime"], settings)
+    assert [(i.name, i.port) for i in instances] == [("realtime", 41105), ("realtime-2", 41115)]
+    argv = shlex.split(parse_procfile(render_procfile(dev_lines(settings))).processes["realtime-2"])
+    assert argv[-3:] == ["--port", "41115", "--wait"]
+
+
+def test_other_services_keep_one_instance(settings: Settings) -> None:
+    scaled = {spec.name: spec.instances for spec in SERVICE_SPECS.values() if spec.instances > 1}
+    assert scaled == {"realtime": 2}
+    assert [i.name for i in service_instances(SERVICE_SPECS["identity"], settings)] == ["identity"]
+
+
+def test_an_instance_without_a_port_is_refused_with_the_setting_to_set(tmp_path: Path) -> None:
+    settings = Settings(var_dir=tmp_path, extra_instance_ports={"realtime": ()})
+    with pytest.raises(StackError, match="realtime runs 2 instances but MRBILL_EXTRA_INSTANCE_PORTS"):
+        dev_lines(settings)
 
 
 def test_a_busy_port_is_refused_with_the_setting_that_moves_it() -> None:
