@@ -74,3 +74,13 @@ class LiveRooms(Protocol):
     async def close_room(self, dojo_id: UUID, code: int, reason: str) -> None:
         """End every socket of the dojo (on end or cancel), on every instance."""
         ...
+
+    async def recheck(self, dojo_id: UUID) -> None:
+        """Who is in the dojo changed (a person left, was removed or got another role): its open
+        sockets ask `RoomAccess.admit` again now, on every instance, rather than at the next sweep.
+
+        This instance's sockets are checked before it returns; other instances are told and check
+        theirs as soon as they hear of it. A refused socket closes with the refusal's code (4403
+        ``not-a-participant`` for a removed person); a new role applies to the socket from then on.
+        """
+        ...

@@ -11,6 +11,11 @@ at open, when:
 - the dojo records no longer admit the person (they left or were removed, the dojo ended):
   whatever `RoomAccess.admit` answers, 4403 ``not-a-participant``, 4404 or 4409.
 
+A change of the dojo records (a person removed, made observer or participant, or gone) need not
+wait for the next sweep: `check_dojo` asks again at once for one dojo's sockets (the REST side
+calls it after its change commits, through `realtime.ports.LiveRooms.recheck`), and
+`recheck_soon` asks the running task to, for a change announced by another instance.
+
 The checks are batched, so a busy instance costs little: every ``recheck_seconds`` one denylist
 lookup per distinct token (`api.common.auth.ValkeyDenylist` sends them together as ``MGET``) and
 one admission per person and dojo, whatever the number of their sockets, a few at a time. Expiry
@@ -85,8 +90,11 @@ class SocketWatch:
         self._clock = clock
         self._sockets: set[WatchedSocket] = set()
         self._changed = asyncio.Event()
+        self._due: set[UUID] = set()
         self.checks = 0
         """Sweeps with a denylist and admission check done (for tests and metrics)."""
+        self.dojo_checks = 0
+        """Checks of one dojo's sockets done (`check_dojo`), for tests and metrics."""
 
     def __len__(self) -> int:
         return len(self._sockets)
@@ -124,6 +132,12 @@ class SocketWatch:
         while True:
             self._changed.clear()
             self.expire()
+            due, self._due = self._due, set()
+            for dojo_id in due:
+                try:
+                    await self.check_dojo(dojo_id)
+                except Exception:
+                    logger.exception("checking a dojo's open sockets failed", dojo_id=str(dojo_id))
             if self._clock() >= next_check:
                 try:
                     await self.check()
@@ -141,6 +155,23 @@ class SocketWatch:
             if self._deadline(socket) <= now:
                 self._refuse(socket, token_expired(socket.locale))
 
+    def recheck_soon(self, dojo_id: UUID) -> None:
+        """Have the running task check `dojo_id`'s sockets now (from code that cannot wait)."""
+        if any(socket.dojo_id == dojo_id for socket in self._sockets):
+            self._due.add(dojo_id)
+            self._changed.set()
+
+    async def check_dojo(self, dojo_id: UUID) -> None:
+        """One admission per person with a socket of `dojo_id`: the dojo records changed who is in it."""
+        people: dict[tuple[UUID, UUID, UUID], list[WatchedSocket]] = {}
+        for socket in self._sockets:
+            if socket.dojo_id == dojo_id:
+                people.setdefault(socket.person, []).append(socket)
+        if not people:
+            return
+        await self._readmit_all(people)
+        self.dojo_checks += 1
+
     async def check(self) -> None:
         """One sweep: the denylist for every distinct token, then one admission per person and dojo."""
         self.checks += 1
@@ -148,8 +179,10 @@ class SocketWatch:
         people: dict[tuple[UUID, UUID, UUID], list[WatchedSocket]] = {}
         for socket in self._sockets:
             people.setdefault(socket.person, []).append(socket)
-        if not people:
-            return
+        if people:
+            await self._readmit_all(people)
+
+    async def _readmit_all(self, people: dict[tuple[UUID, UUID, UUID], list[WatchedSocket]]) -> None:
         gate = asyncio.Semaphore(ADMISSIONS_AT_ONCE)
 
         async def readmit(sockets: list[WatchedSocket]) -> None:

@@ -99,6 +99,36 @@ class NotAParticipantError(ConflictError):
         super().__init__(N_("You are not in this dojo, so there is nothing to leave."))
 
 
+class ParticipantRemovedError(PermissionDeniedError):
+    """Joining a dojo one was removed from, by id or by join code."""
+
+    code = "dojo-participant-removed"
+    title = N_("Removed from this dojo")
+
+    def __init__(self) -> None:
+        super().__init__(N_("The facilitator removed you from this dojo, so you cannot join it again."))
+
+
+class ParticipantNotFoundError(NotFoundError):
+    """The facilitator named someone who is not in the dojo (or, for a removal, never was)."""
+
+    code = "dojo-participant-not-found"
+    title = N_("Not in this dojo")
+
+    def __init__(self) -> None:
+        super().__init__(N_("This person is not in the dojo."))
+
+
+class FacilitatorStaysError(ConflictError):
+    code = "dojo-facilitator-stays"
+    title = N_("The facilitator stays in the dojo")
+
+    def __init__(self) -> None:
+        super().__init__(
+            N_("The facilitator cannot be removed from their own dojo; end or cancel it instead.")
+        )
+
+
 class JoinCodeAttemptsError(RateLimitedError):
     code = "join-code-attempts"
     title = N_("Too many wrong join codes")

@@ -37,7 +37,9 @@ DOJO_COLUMNS = (
     " (SELECT p.display_name FROM dojo_participants p WHERE p.dojo_id = d.dojo_id"
     "   AND p.user_id = d.creator_id) AS creator_name"
 )
-PARTICIPANT_COLUMNS = "dojo_id, user_id, role, display_name, join_time, leave_time, last_active_time"
+PARTICIPANT_COLUMNS = (
+    "dojo_id, user_id, role, display_name, join_time, leave_time, last_active_time, removed_at"
+)
 UPDATABLE_COLUMNS = frozenset(
     {
         "name",
@@ -104,11 +106,17 @@ class ParticipantRecord:
     join_time: datetime
     leave_time: datetime | None
     last_active_time: datetime | None
+    removed_at: datetime | None = None
+    """The facilitator removed the person: they may not join this dojo again."""
 
     @property
     def is_present(self) -> bool:
         """In the dojo now (a row with ``leave_time`` is history)."""
         return self.leave_time is None
+
+    @property
+    def is_removed(self) -> bool:
+        return self.removed_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +204,7 @@ def _participant(row: Mapping[str, Any]) -> ParticipantRecord:
         join_time=row["join_time"],
         leave_time=row["leave_time"],
         last_active_time=row["last_active_time"],
+        removed_at=row["removed_at"],
     )
 
 
@@ -395,6 +404,28 @@ async def mark_left(connection: Connection, dojo_id: UUID, user_id: UUID) -> boo
         " WHERE dojo_id = $1 AND user_id = $2 AND leave_time IS NULL",
         dojo_id,
         user_id,
+    )
+    return status.endswith(" 1")
+
+
+async def mark_removed(connection: Connection, dojo_id: UUID, user_id: UUID) -> bool:
+    """The facilitator removed the person: out of the dojo now (if still in) and barred from it."""
+    status: str = await connection.execute(
+        "UPDATE dojo_participants SET removed_at = now(), leave_time = COALESCE(leave_time, now())"
+        " WHERE dojo_id = $1 AND user_id = $2 AND removed_at IS NULL",
+        dojo_id,
+        user_id,
+    )
+    return status.endswith(" 1")
+
+
+async def set_role(connection: Connection, dojo_id: UUID, user_id: UUID, role: Role) -> bool:
+    """A present person's role; the caller checked the dojo's limits under its row lock."""
+    status: str = await connection.execute(
+        "UPDATE dojo_participants SET role = $3 WHERE dojo_id = $1 AND user_id = $2 AND leave_time IS NULL",
+        dojo_id,
+        user_id,
+        role,
     )
     return status.endswith(" 1")
 

@@ -5,7 +5,9 @@ exist: other tenants' rows are invisible to row-level security, and private dojo
 part in are hidden by the service.
 
 The state machine's actions are sub-resources (``POST /v1/dojos/{id}/start``); each answers the
-dojo as it is afterwards, so a client never needs a second request to redraw.
+dojo as it is afterwards, so a client never needs a second request to redraw. The facilitator
+manages the people of the dojo under ``/v1/dojos/{id}/participants/{userId}`` (``DELETE`` removes,
+``PATCH`` changes the role); their open sockets follow as soon as the change commits.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
@@ -34,6 +36,7 @@ from realtime.dojos.schemas import (
     JoinByCodeRequest,
     JoinRequest,
     ProblemOut,
+    RoleChange,
 )
 from realtime.dojos.service import MAX_QUERY_LENGTH, Actor, DojoFilters, DojoView
 
@@ -228,6 +231,7 @@ class DojoController(Controller):
         status_code=HTTP_200_OK,
         responses={
             404: NOT_FOUND,
+            403: _problem("The facilitator removed you from this dojo (dojo-participant-removed)."),
             409: _problem("Full (dojo-full, dojo-observers-full) or ended (dojo-finished)."),
             422: INVALID,
         },
@@ -254,6 +258,7 @@ class DojoController(Controller):
         operation_id="joinDojoByCode",
         status_code=HTTP_200_OK,
         responses={
+            403: _problem("The facilitator removed you from this dojo (dojo-participant-removed)."),
             404: _problem("No dojo of your tenant has this code."),
             409: _problem("Full (dojo-full, dojo-observers-full) or ended (dojo-finished)."),
             422: INVALID,
@@ -301,6 +306,65 @@ class DojoController(Controller):
         """Draw a new join code; the old one stops working (facilitator only)."""
         async with dojos.work(actor.tenant_id) as work:
             view = await dojos.dojos.regenerate_join_code(work, actor, dojo_id)
+        return _out(view, request)
+
+    @delete(
+        "/{dojo_id:uuid}/participants/{user_id:uuid}",
+        operation_id="removeDojoParticipant",
+        status_code=HTTP_200_OK,
+        responses={
+            403: FACILITATOR_ONLY,
+            404: _problem(
+                "No such dojo (dojo-not-found), or the person never took part in it"
+                " (dojo-participant-not-found)."
+            ),
+            409: _problem(
+                "The facilitator cannot remove themself (dojo-facilitator-stays), or the dojo has ended"
+                " (dojo-finished)."
+            ),
+        },
+    )
+    async def remove_participant(
+        self,
+        dojo_id: FromPath[UUID],
+        user_id: FromPath[UUID],
+        request: Request[Any, Any, Any],
+        dojos: Dojos,
+        actor: CurrentActor,
+    ) -> DojoOut:
+        """Remove a person from the dojo (facilitator only): their sockets close at once (4403
+        ``not-a-participant``) and they cannot join this dojo again, by id or by join code
+        (``dojo-participant-removed``). Removing someone already removed changes nothing."""
+        async with dojos.work(actor.tenant_id) as work:
+            view = await dojos.dojos.remove_participant(work, actor, dojo_id, user_id)
+        return _out(view, request)
+
+    @patch(
+        "/{dojo_id:uuid}/participants/{user_id:uuid}",
+        operation_id="changeDojoParticipantRole",
+        responses={
+            403: FACILITATOR_ONLY,
+            404: _problem(
+                "No such dojo (dojo-not-found), or the person is not in it (dojo-participant-not-found)."
+            ),
+            409: _problem("Full (dojo-full, dojo-observers-full) or ended (dojo-finished)."),
+            422: INVALID,
+        },
+    )
+    async def change_participant_role(
+        self,
+        dojo_id: FromPath[UUID],
+        user_id: FromPath[UUID],
+        data: JSONBody[RoleChange],
+        request: Request[Any, Any, Any],
+        dojos: Dojos,
+        actor: CurrentActor,
+    ) -> DojoOut:
+        """Make a person in the dojo a PARTICIPANT or an OBSERVER (facilitator only), within the dojo's
+        limits: a full dojo takes no more participants. Their open sockets take the role at once (an
+        observer's edits are refused)."""
+        async with dojos.work(actor.tenant_id) as work:
+            view = await dojos.dojos.change_role(work, actor, dojo_id, user_id, data.role)
         return _out(view, request)
 
 

@@ -150,6 +150,12 @@ class JoinByCodeRequest(InputStruct):
     display_name: DisplayName | None = None
 
 
+class RoleChange(InputStruct):
+    """The facilitator gives a person in the dojo another role."""
+
+    role: RoleName
+
+
 class ParticipantOut(CamelStruct):
     """The seed's DojoParticipant, with the name the room shows."""
 

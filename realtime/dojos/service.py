@@ -5,8 +5,10 @@ part in it (leaving does not make a dojo vanish from one's history). Seeing is w
 id needs; a private dojo is otherwise joined with its join code. A dojo one may not see is "not
 found", whatever the reason.
 
-The creator is the facilitator: only they change, start, end or cancel the dojo and draw a new
-join code. The status only moves forward: SCHEDULED -> ACTIVE -> COMPLETED, and SCHEDULED or
+The creator is the facilitator: only they change, start, end or cancel the dojo, draw a new
+join code, and manage its people: remove a person (who may then not join that dojo again, by id
+or by code; the facilitator cannot remove themself) or change a person's role (within the same
+limits as joining). The status only moves forward: SCHEDULED -> ACTIVE -> COMPLETED, and SCHEDULED or
 ACTIVE -> CANCELLED; a finished dojo never changes again.
 
 Who is in: ``max_participants`` PARTICIPANTs (the creator is one), and besides them at most
@@ -17,7 +19,10 @@ Every change of a dojo (its fields, its status, who is in it) bumps its ``versio
 `DojoChangeListener` (the search's indexing) hears of it once committed. Once an end or a
 cancel has committed, the dojo's rooms are closed (`realtime.ports.LiveRooms.close_room`, code
 4409); the live rooms the service is given keep the FINAL snapshot on the way (in the assembled
-app, `realtime.session.SessionEndingRooms`), so nothing here reads or stores code.
+app, `realtime.session.SessionEndingRooms`), so nothing here reads or stores code. Once a change
+of who is in the dojo has committed (a leave, a removal, a new role), its open sockets are checked
+again at once, on every instance (`LiveRooms.recheck`): a removed person's close with 4403, a
+person made observer can no longer edit.
 """
 
 from __future__ import annotations
@@ -43,8 +48,11 @@ from realtime.dojos.errors import (
     DojoNotFoundError,
     DojoStatusError,
     FacilitatorOnlyError,
+    FacilitatorStaysError,
     NotAParticipantError,
     ObserversFullError,
+    ParticipantNotFoundError,
+    ParticipantRemovedError,
 )
 from realtime.dojos.joincode import new_join_code, normalize_join_code
 from realtime.dojos.repository import DojoQuery, DojoRecord, JoinCodeTakenError, NewDojo, ParticipantRecord
@@ -567,6 +575,49 @@ class DojoService:
         await repository.mark_left(work.connection, dojo.dojo_id, actor.user_id)
         version = await repository.bump_version(work.connection, dojo.dojo_id)
         self._announce(work, dojo.dojo_id, version)
+        self._recheck_rooms(work, dojo.dojo_id)
+        return await self._view(work, actor, dojo.dojo_id)
+
+    async def remove_participant(
+        self, work: UnitOfWork, actor: Actor, dojo_id: UUID, user_id: UUID
+    ) -> DojoView:
+        """The facilitator takes a person out of the dojo for good: their sockets close at once and
+        joining again (by id or by code) is refused. Removing someone already removed changes nothing."""
+        dojo = await self._facilitated(work, actor, dojo_id)
+        if dojo.is_finished:
+            raise DojoStatusError.finished(dojo.status)
+        if user_id == dojo.creator_id:
+            raise FacilitatorStaysError()
+        row = await repository.fetch_participant(work.connection, dojo.dojo_id, user_id)
+        if row is None:
+            raise ParticipantNotFoundError()
+        if not row.is_removed:
+            await repository.mark_removed(work.connection, dojo.dojo_id, user_id)
+            version = await repository.bump_version(work.connection, dojo.dojo_id)
+            self._announce(work, dojo.dojo_id, version)
+            self._recheck_rooms(work, dojo.dojo_id)
+        return await self._view(work, actor, dojo.dojo_id)
+
+    async def change_role(
+        self, work: UnitOfWork, actor: Actor, dojo_id: UUID, user_id: UUID, role: str
+    ) -> DojoView:
+        """The facilitator makes a person in the dojo a PARTICIPANT or an OBSERVER, within the limits
+        joining has (a full dojo takes no more participants); open sockets follow at once."""
+        errors = _Errors()
+        wanted_role = clean_role(role, errors)
+        errors.raise_if_any()
+        dojo = await self._facilitated(work, actor, dojo_id)
+        if dojo.is_finished:
+            raise DojoStatusError.finished(dojo.status)
+        row = await repository.fetch_participant(work.connection, dojo.dojo_id, user_id)
+        if row is None or not row.is_present:
+            raise ParticipantNotFoundError()
+        if row.role != wanted_role:
+            self._check_room_for(dojo, wanted_role)
+            await repository.set_role(work.connection, dojo.dojo_id, user_id, wanted_role)
+            version = await repository.bump_version(work.connection, dojo.dojo_id)
+            self._announce(work, dojo.dojo_id, version)
+            self._recheck_rooms(work, dojo.dojo_id)
         return await self._view(work, actor, dojo.dojo_id)
 
     # -- helpers ----------------------------------------------------------------------------------------
@@ -583,6 +634,8 @@ class DojoService:
         """The dojo's row is locked, so the counts cannot change under us."""
         if dojo.is_finished:
             raise DojoStatusError.finished(dojo.status)
+        if row is not None and row.is_removed:
+            raise ParticipantRemovedError()
         present = row is not None and row.is_present
         if present and row is not None and row.role == role:
             if name is not None and name != row.display_name:
@@ -590,10 +643,7 @@ class DojoService:
                     work.connection, actor.tenant_id, dojo.dojo_id, actor.user_id, role, name
                 )
             return await self._view(work, actor, dojo.dojo_id)
-        if role == "PARTICIPANT" and dojo.participant_count >= dojo.max_participants:
-            raise DojoFullError(dojo.max_participants)
-        if role == "OBSERVER" and dojo.observer_count >= MAX_OBSERVERS:
-            raise ObserversFullError(MAX_OBSERVERS)
+        self._check_room_for(dojo, role)
         name_in_dojo = name or (
             row.display_name if row is not None else await self._remembered_name(work, actor)
         )
@@ -602,7 +652,17 @@ class DojoService:
         )
         version = await repository.bump_version(work.connection, dojo.dojo_id)
         self._announce(work, dojo.dojo_id, version)
+        if present:  # joining again with another role: their open sockets take it at once
+            self._recheck_rooms(work, dojo.dojo_id)
         return await self._view(work, actor, dojo.dojo_id)
+
+    @staticmethod
+    def _check_room_for(dojo: DojoRecord, role: Role) -> None:
+        """One more `role` fits the dojo (its row is locked, so the counts hold until commit)."""
+        if role == "PARTICIPANT" and dojo.participant_count >= dojo.max_participants:
+            raise DojoFullError(dojo.max_participants)
+        if role == "OBSERVER" and dojo.observer_count >= MAX_OBSERVERS:
+            raise ObserversFullError(MAX_OBSERVERS)
 
     async def _remembered_name(self, work: UnitOfWork, actor: Actor) -> str:
         remembered = await repository.latest_display_name(work.connection, actor.tenant_id, actor.user_id)
@@ -663,3 +723,14 @@ class DojoService:
             )
 
         work.after_commit(close_room)
+
+    def _recheck_rooms(self, work: UnitOfWork, dojo_id: UUID) -> None:
+        """After the commit, the dojo's open sockets ask for their admission again (every instance)."""
+        live = self.live
+        if live is None:
+            return
+
+        async def recheck_rooms() -> None:
+            await asyncio.wait_for(live.recheck(dojo_id), LIVE_CALL_TIMEOUT_SECONDS)
+
+        work.after_commit(recheck_rooms)

@@ -47,6 +47,8 @@ class DojoParticipant(Table, tablename="dojo_participants"):
     join_time = Timestamptz(default=TimestamptzNow())
     leave_time = Timestamptz(null=True, default=None)
     last_active_time = Timestamptz(null=True, default=None)
+    removed_at = Timestamptz(null=True, default=None)
+    """Set when the facilitator removed the person: they may not join that dojo again."""
 
 
 class DojoCodeSnapshot(Table, tablename="dojo_code_snapshots"):

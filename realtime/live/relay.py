@@ -20,8 +20,9 @@ Streams rather than pub/sub: a reader names the last entry it has, so nothing pu
 between loading a room and listening to it can be missed.
 
 One task per instance reads all its rooms' streams at once (``XREAD`` over every key), plus a
-control stream shared by all instances (closing a dojo's room everywhere) and a wake-up stream
-of its own (a room was added, read again). One task writes: everything queued since its last
+control stream shared by all instances (closing a dojo's room everywhere, or checking its open
+sockets again after its people changed) and a wake-up stream of its own (a room was added, read
+again). One task writes: everything queued since its last
 round trip goes out in one pipeline, in order.
 """
 
@@ -132,6 +133,7 @@ class RelayedRoom(Protocol):
 
 
 RoomCloser = Callable[[UUID, int, str], None]
+RoomRechecker = Callable[[UUID], None]
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,7 @@ class ValkeyRelay:
         *,
         instance_id: str,
         on_close: RoomCloser,
+        on_recheck: RoomRechecker | None = None,
     ) -> None:
         self.limits = limits
         self.instance_id = instance_id
@@ -199,6 +202,7 @@ class ValkeyRelay:
         self._commands = commands
         self._reader = reader
         self._on_close = on_close
+        self._on_recheck = on_recheck
         self._open = commands.register_script(OPEN_SCRIPT)
         self._compact = commands.register_script(COMPACT_SCRIPT)
         self._wake_key = WAKE_KEY.format(instance=instance_id).encode()
@@ -279,6 +283,15 @@ class ValkeyRelay:
                 b"code": str(code).encode(),
                 b"reason": reason.encode(),
             },
+            maxlen=CONTROL_STREAM_LENGTH,
+            approximate=True,
+        )
+
+    async def broadcast_recheck(self, dojo_id: UUID) -> None:
+        """Tell the other instances to check the dojo's open sockets now (this one did already)."""
+        await self._commands.xadd(
+            CONTROL_KEY,
+            {b"op": b"recheck", b"dojo": str(dojo_id).encode(), b"from": self.instance_id.encode()},
             maxlen=CONTROL_STREAM_LENGTH,
             approximate=True,
         )
@@ -449,7 +462,11 @@ class ValkeyRelay:
                     room.answer_presence_query()
 
     def _control(self, fields: dict[bytes, bytes]) -> None:
-        if fields.get(b"op") != b"close":
+        operation = fields.get(b"op")
+        if operation == b"recheck":
+            self._recheck(fields)
+            return
+        if operation != b"close":
             return
         try:
             dojo_id = UUID(fields[b"dojo"].decode())
@@ -459,3 +476,13 @@ class ValkeyRelay:
             logger.warning("live relay ignored a malformed control message", fields=repr(fields))
             return
         self._on_close(dojo_id, code, reason)
+
+    def _recheck(self, fields: dict[bytes, bytes]) -> None:
+        if self._on_recheck is None or fields.get(b"from") == self.instance_id.encode():
+            return
+        try:
+            dojo_id = UUID(fields[b"dojo"].decode())
+        except (KeyError, ValueError, UnicodeDecodeError):
+            logger.warning("live relay ignored a malformed control message", fields=repr(fields))
+            return
+        self._on_recheck(dojo_id)

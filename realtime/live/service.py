@@ -4,10 +4,12 @@
 `lifespan` into the app's lifespans (it starts pycrdt-websocket's server, the Valkey relay, the
 compaction of rooms and the watch that keeps open sockets authorised, and on shutdown closes the
 sockets with 1001 so clients reconnect to another instance, then writes every room's state down),
-and it is the `LiveRooms` the dojo records use (`code_of`, `close_room`).
+and it is the `LiveRooms` the dojo records use (`code_of`, `close_room`, `recheck`).
 
 An open socket is closed, with the codes it would have been refused with at open, when its
-token expires or is revoked or its person is no longer admitted (`realtime.socket_watch`).
+token expires or is revoked or its person is no longer admitted (`realtime.socket_watch`): at the
+next sweep, or at once when the dojo records say who is in the dojo changed (`recheck`, on every
+instance through the relay's control stream).
 y-websocket does not reconnect on 4401 by itself: the application refreshes the token, puts it
 in ``provider.params`` and calls ``provider.connect()`` (see the package's README).
 """
@@ -100,7 +102,12 @@ class LiveRoomsRuntime:
             self.settings, self.limits.relay_block_milliseconds / 1000 + VALKEY_COMMAND_TIMEOUT_SECONDS
         )
         relay = ValkeyRelay(
-            commands, reader, self.limits, instance_id=self.instance_id, on_close=self._close_local_room
+            commands,
+            reader,
+            self.limits,
+            instance_id=self.instance_id,
+            on_close=self._close_local_room,
+            on_recheck=self.watch.recheck_soon,
         )
         try:
             async with self.server, anyio.create_task_group() as background:
@@ -151,6 +158,12 @@ class LiveRoomsRuntime:
     async def close_room(self, dojo_id: UUID, code: int, reason: str) -> None:
         self._close_local_room(dojo_id, code, reason)
         await self.relay.broadcast_close(dojo_id, code, reason)
+
+    async def recheck(self, dojo_id: UUID) -> None:
+        try:
+            await self.relay.broadcast_recheck(dojo_id)  # the others check while this one does
+        finally:
+            await self.watch.check_dojo(dojo_id)
 
     def _close_local_room(self, dojo_id: UUID, code: int, reason: str) -> None:
         room = self.server.room_of(dojo_id)

@@ -11,7 +11,9 @@ Each socket has two tasks, owned and cancelled together: one reads and handles t
 frames, one writes the socket's outbox. The channel's `SocketWatch` (`realtime.socket_watch`)
 keeps every open socket authorised: it closes one whose token expires (unless the client sent a
 fresh one with ``token.refresh``) or is revoked, or whose person the dojo records no longer admit,
-with the same ``refused`` frame and close code as at open. A client that cannot keep up fills its
+with the same ``refused`` frame and close code as at open. When the facilitator changes a person's
+role, the watch hears it at once (`SessionRuntime.recheck`) and the room's presence shows the new
+role; a person made participant joins the randori's rotation. A client that cannot keep up fills its
 outbox and is dropped (1013): the room never waits for it. A client that sends too much is
 answered ``too-fast``, then closed (4429).
 
@@ -85,7 +87,7 @@ from realtime.session.protocol import (
     kind_of,
 )
 from realtime.session.randori import RandoriError, RandoriSettings, RandoriState, RandoriStore, settings_of
-from realtime.session.relay import Deliver, Relay
+from realtime.session.relay import Deliver, Recheck, Relay
 from realtime.session.snapshots import SnapshotService
 from realtime.socket_auth import SocketAuthenticator
 from realtime.socket_watch import SocketWatch, WatchedSocket
@@ -170,6 +172,7 @@ class Connection:
         self.bucket = TokenBucket(config.messages_per_second, config.message_burst)
         self.flood_bucket = TokenBucket(config.messages_per_second * 3, config.message_burst * 3)
         self.last_touch = 0.0
+        self.connected_at = time.time()
         self.watched: WatchedSocket | None = None
 
     @property
@@ -278,7 +281,7 @@ class SessionChannel:
         key_set: KeySetProvider,
         denylist: AccessDenylist | None,
         engine: Any,
-        relay_factory: Callable[[Deliver], Relay],
+        relay_factory: Callable[[Deliver, Recheck], Relay],
         presence: Presence,
         randori: RandoriStore,
         chat: ChatService,
@@ -293,7 +296,6 @@ class SessionChannel:
         self.key_set = key_set
         self.denylist = denylist
         self.engine = engine
-        self.relay = relay_factory(self.deliver)
         self.presence = presence
         self.randori = randori
         self.chat = chat
@@ -308,6 +310,7 @@ class SessionChannel:
             recheck_seconds=settings.dojo_socket_recheck_seconds,
             token_leeway_seconds=config.token_leeway_seconds,
         )
+        self.relay = relay_factory(self.deliver, self.watch.recheck_soon)
         self._background: set[asyncio.Task[Any]] = set()
         self.closing = False
 
@@ -379,7 +382,11 @@ class SessionChannel:
             )
             return
         connection.watched = self.watch.watch(
-            claims, dojo_id, locale, connection.refused, readmitted=connection.readmitted
+            claims,
+            dojo_id,
+            locale,
+            connection.refused,
+            readmitted=lambda fresh: self._readmitted(connection, fresh),
         )
         try:
             await self._run(connection)
@@ -438,7 +445,7 @@ class SessionChannel:
                 role=admission.role,
                 facilitator=admission.facilitator,
                 instance_id=self.instance_id,
-                connected_at=time.time(),
+                connected_at=connection.connected_at,
             ),
         )
         if admission.status == "ACTIVE":
@@ -499,6 +506,54 @@ class SessionChannel:
                 admission.dojo_id, RandoriChanged(randori=state.view(now, present), reason=change.reason)
             )
         self.spawn(self._touch(connection), "session-touch")
+
+    def _readmitted(self, connection: Connection, admission: Admission) -> None:
+        """The watch admitted the person again; a new role (or name) is shown to the room."""
+        before = connection.admission
+        connection.readmitted(admission)
+        after = connection.admission
+        if (before.role, before.facilitator, before.display_name) != (
+            after.role,
+            after.facilitator,
+            after.display_name,
+        ):
+            self.spawn(
+                self._member_changed(connection, role_changed=before.role != after.role), "session-member"
+            )
+
+    async def _member_changed(self, connection: Connection, *, role_changed: bool) -> None:
+        """The socket's presence entry with the person's role now, told to the room (every instance)."""
+        admission = connection.admission
+        if connection.stopped.is_set():
+            return
+        try:
+            await self.presence.add(
+                admission.dojo_id,
+                PresenceEntry(
+                    connection_id=connection.connection_id,
+                    user_id=admission.user_id,
+                    display_name=admission.display_name,
+                    role=admission.role,
+                    facilitator=admission.facilitator,
+                    instance_id=self.instance_id,
+                    connected_at=connection.connected_at,
+                ),
+            )
+            room = self.rooms.get(admission.dojo_id)
+            if role_changed and admission.role == "PARTICIPANT" and room is not None:
+                user_id = admission.user_id
+                change = await self.randori.mutate(
+                    admission.dojo_id,
+                    room.randori_settings,
+                    lambda state: "joined" if state.add(user_id) else None,
+                )
+                if change is not None:
+                    present = await self.presence.participant_ids(admission.dojo_id)
+                    view = change.state.view(self.randori.clock(), present)
+                    await self.publish(admission.dojo_id, RandoriChanged(randori=view, reason=change.reason))
+            await self.publish_presence(admission.dojo_id)
+        except Exception as exc:
+            logger.warning("presence update failed after a role changed", error=repr(exc))
 
     async def _randori_state(self, room: LocalRoom) -> RandoriState:
         return await self.randori.load(room.dojo_id) or RandoriState.fresh(room.randori_settings)

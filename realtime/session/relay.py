@@ -5,6 +5,10 @@ delivers to its own sockets only what comes back from Valkey, exactly like every
 So all instances deliver the same events in the same order (Valkey's), and an instance never has
 a private, faster path that the others lack.
 
+Besides the room events, the instances' own channel (`INSTANCE_CHANNEL`, which every instance
+listens to) carries one control message: ``recheck`` a dojo's open sockets now, because who is
+in it changed (`publish_recheck`); each instance other than the sender hands it to `on_recheck`.
+
 One pub/sub connection per instance, subscribed to the dojos that have sockets here. A
 subscription is awaited until Valkey confirms it, so a socket that joins never misses an event
 published after its welcome was built. valkey-py resubscribes by itself after a reconnection.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
@@ -30,6 +35,7 @@ LISTEN_TIMEOUT_SECONDS = 1.0
 RECONNECT_DELAY_SECONDS = 0.5
 
 Deliver = Callable[[UUID, str], Awaitable[None]]
+Recheck = Callable[[UUID], None]
 
 
 def room_channel(dojo_id: UUID) -> str:
@@ -49,9 +55,13 @@ def dojo_of_channel(channel: str) -> UUID | None:
 class Relay:
     """Publishes room events and hands what Valkey delivers to `deliver(dojo_id, frame)`."""
 
-    def __init__(self, valkey: Any, deliver: Deliver) -> None:
+    def __init__(
+        self, valkey: Any, deliver: Deliver, *, instance_id: str = "", on_recheck: Recheck | None = None
+    ) -> None:
         self._valkey = valkey
         self._deliver = deliver
+        self.instance_id = instance_id
+        self._on_recheck = on_recheck
         self._pubsub: Any = None
         self._pending: dict[str, asyncio.Future[None]] = {}
         self._subscribed: set[str] = set()
@@ -73,6 +83,11 @@ class Relay:
 
     async def publish(self, dojo_id: UUID, frame: str) -> None:
         await self._valkey.publish(room_channel(dojo_id), frame)
+
+    async def publish_recheck(self, dojo_id: UUID) -> None:
+        """Ask the other instances to check the dojo's open sockets now (the sender checks its own)."""
+        message = json.dumps({"op": "recheck", "dojoId": str(dojo_id), "from": self.instance_id})
+        await self._valkey.publish(INSTANCE_CHANNEL, message)
 
     async def subscribe(self, dojo_id: UUID) -> None:
         """Listen to the dojo's channel; returns once Valkey confirmed the subscription."""
@@ -123,6 +138,9 @@ class Relay:
             return
         if kind != "message":
             return
+        if channel == INSTANCE_CHANNEL:
+            self._control(str(message.get("data", "")))
+            return
         dojo_id = dojo_of_channel(channel)
         if dojo_id is None:
             return
@@ -130,3 +148,15 @@ class Relay:
             await self._deliver(dojo_id, str(message["data"]))
         except Exception as exc:  # one bad frame must not stop the instance's fan-out
             logger.error("delivering a room event failed", dojo_id=str(dojo_id), error=repr(exc))
+
+    def _control(self, data: str) -> None:
+        try:
+            message = json.loads(data)
+            if not isinstance(message, dict) or message.get("op") != "recheck":
+                return
+            dojo_id = UUID(str(message["dojoId"]))
+        except (ValueError, KeyError):
+            logger.warning("ignored a malformed control message", data=data[:200])
+            return
+        if self._on_recheck is not None and message.get("from") != self.instance_id:
+            self._on_recheck(dojo_id)

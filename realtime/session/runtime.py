@@ -14,7 +14,8 @@ The loops every instance runs, each owned by the lifespan and cancelled with it:
 - presence: this instance's sockets are kept alive in Valkey, and a crashed instance's pruned;
 - snapshots: each running dojo's code, every interval, by whichever instance takes the lease;
 - the socket watch: open sockets whose token expired or was revoked, or whose person left the
-  dojo, are closed (`realtime.socket_watch`).
+  dojo, are closed (`realtime.socket_watch`); at once, on every instance, when the dojo records
+  say who is in the dojo changed (`recheck`).
 """
 
 from __future__ import annotations
@@ -226,15 +227,29 @@ class SessionRuntime:
         await channel.randori.forget(dojo_id)
         await channel.publish(dojo_id, SessionEnded(close_code=code, reason=reason))
 
+    async def recheck(self, dojo_id: UUID) -> None:
+        """Who is in the dojo changed: every instance checks its sockets of it now (this one before
+        returning, the others when the instances' channel tells them)."""
+        try:
+            await self.channel.relay.publish_recheck(dojo_id)
+        finally:
+            await self.channel.watch.check_dojo(dojo_id)
+
 
 class SessionEndingRooms:
     """The `LiveRooms` the dojo records should be given: ending a dojo ends its session first (the
     final snapshot still reads the live code, the timer stops, every session socket hears
-    ``session.ended``), then closes the live rooms."""
+    ``session.ended``), then closes the live rooms; a change of who is in the dojo is checked
+    by the sockets of both."""
 
     def __init__(self, live: LiveRooms, session: SessionRuntime) -> None:
         self._live = live
         self._session = session
+
+    @property
+    def parts(self) -> tuple[LiveRooms, SessionRuntime]:
+        """The live rooms and the session channel it combines (for metrics and tests)."""
+        return self._live, self._session
 
     async def code_of(self, dojo_id: UUID) -> str | None:
         return await self._live.code_of(dojo_id)
@@ -244,6 +259,13 @@ class SessionEndingRooms:
             await self._session.close_room(dojo_id, code, reason)
         finally:
             await self._live.close_room(dojo_id, code, reason)
+
+    async def recheck(self, dojo_id: UUID) -> None:
+        """Both socket parts, even when one of them fails."""
+        try:
+            await self._session.recheck(dojo_id)
+        finally:
+            await self._live.recheck(dojo_id)
 
 
 def build_session_channel(
@@ -287,7 +309,9 @@ def build_session_channel(
         key_set=key_set,
         denylist=denylist,
         engine=engine,
-        relay_factory=lambda deliver: Relay(valkey, deliver),
+        relay_factory=lambda deliver, recheck: Relay(
+            valkey, deliver, instance_id=instance_id, on_recheck=recheck
+        ),
         presence=Presence(valkey, config.presence_ttl_seconds),
         randori=store,
         chat=ChatService(config, valkey, engine),

@@ -10,6 +10,8 @@ may use the app's engine directly, as the application role.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,14 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httpx
+import uvicorn
 from joserfc.jwk import OKPKey
 from litestar import Litestar
 
 from api.common.auth import StaticKeySet
 from api.common.settings import Settings
+from infra.stack import free_port
 from realtime.app import create_app
 from realtime.dojos.deps import DojoRuntime
+from realtime.live import LiveRoomsRuntime
 from realtime.ports import LiveRooms
+from realtime.session import SessionEndingRooms, SessionRuntime
 from tests.unit.common.token_factory import new_signing_key, sign_access_token
 
 BASE_URL = "http://dojos.test"
@@ -75,7 +81,8 @@ class StandInLiveRooms:
     codes: dict[uuid.UUID, str] = field(default_factory=dict)
     closed: list[tuple[uuid.UUID, int, str]] = field(default_factory=list)
     calls: list[tuple[str, uuid.UUID]] = field(default_factory=list)
-    """Every call in order, so a test sees the code read before the room closed."""
+    """Every call in order, so a test sees the code read before the room closed, or the sockets
+    of a dojo asked to check their admission again after its people changed."""
 
     async def code_of(self, dojo_id: uuid.UUID) -> str | None:
         self.calls.append(("code_of", dojo_id))
@@ -84,6 +91,9 @@ class StandInLiveRooms:
     async def close_room(self, dojo_id: uuid.UUID, code: int, reason: str) -> None:
         self.calls.append(("close_room", dojo_id))
         self.closed.append((dojo_id, code, reason))
+
+    async def recheck(self, dojo_id: uuid.UUID) -> None:
+        self.calls.append(("recheck", dojo_id))
 
 
 @dataclass
@@ -143,6 +153,76 @@ async def _lifespan(app: Litestar) -> AsyncIterator[None]:
     finally:
         stopping.set()
         await holder
+
+
+@dataclass
+class ServedInstance:
+    """One whole realtime process (REST, live code rooms, session channel) served by uvicorn."""
+
+    port: int
+    app: Litestar
+    http: httpx.AsyncClient
+
+    @property
+    def runtime(self) -> DojoRuntime:
+        runtime: DojoRuntime = self.app.state.dojos
+        return runtime
+
+    @property
+    def live_rooms(self) -> LiveRoomsRuntime:
+        rooms = self.runtime.live
+        assert isinstance(rooms, SessionEndingRooms)
+        live = rooms.parts[0]
+        assert isinstance(live, LiveRoomsRuntime)
+        return live
+
+    @property
+    def session(self) -> SessionRuntime:
+        rooms = self.runtime.live
+        assert isinstance(rooms, SessionEndingRooms)
+        return rooms.parts[1]
+
+    def code_url(self, dojo_id: str, caller: Caller) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/dojos/{dojo_id}/code?access_token={caller.token}"
+
+    def session_url(self, dojo_id: str, caller: Caller) -> str:
+        return f"ws://127.0.0.1:{self.port}/v1/dojos/{dojo_id}/session?access_token={caller.token}"
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn in the test's own loop: signals stay with pytest."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Any:
+        yield
+
+
+@asynccontextmanager
+async def served_realtime(
+    settings: Settings, mint: TokenMint, *, changes: StandInChangeListener | None = None
+) -> AsyncIterator[ServedInstance]:
+    """The assembled app of `realtime.app.create_app` (no stand-in for the sockets) on a free port,
+    in this loop, like one of the instances behind the edge; search indexing is `changes`'s."""
+    app = create_app(settings, key_set=mint.key_set, dojo_changes=changes or StandInChangeListener())
+    port = free_port()
+    server = _QuietServer(
+        uvicorn.Config(cast("Any", app), host="127.0.0.1", port=port, lifespan="on", log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        deadline = time.monotonic() + 30
+        while not (server.started or serving.done()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("the realtime instance did not start in time")
+            await asyncio.sleep(0.02)
+        if serving.done():
+            await serving
+            raise RuntimeError("uvicorn stopped before it started")
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) as http:
+            yield ServedInstance(port=port, app=app, http=http)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, timeout=30)
 
 
 def dojo_body(**overrides: Any) -> dict[str, Any]:

@@ -227,6 +227,7 @@ class StandInLiveRooms:
     def __init__(self) -> None:
         self.code: dict[uuid.UUID, str] = {}
         self.closed: list[tuple[uuid.UUID, int, str]] = []
+        self.rechecked: list[uuid.UUID] = []
 
     async def code_of(self, dojo_id: uuid.UUID) -> str | None:
         return self.code.get(dojo_id)
@@ -234,6 +235,9 @@ class StandInLiveRooms:
     async def close_room(self, dojo_id: uuid.UUID, code: int, reason: str) -> None:
         self.closed.append((dojo_id, code, reason))
         self.code.pop(dojo_id, None)
+
+    async def recheck(self, dojo_id: uuid.UUID) -> None:
+        self.rechecked.append(dojo_id)
 
 
 @dataclass

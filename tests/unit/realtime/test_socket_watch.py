@@ -209,3 +209,46 @@ async def test_a_forgotten_socket_is_never_closed(denylist: StandInDenylist, acc
     await watch.check()
     assert closed.refusals == []
     assert access.asked == []
+
+
+async def test_one_dojo_is_checked_at_once_and_only_its_sockets(
+    denylist: StandInDenylist, access: StandInAccess
+) -> None:
+    changed, untouched = uuid.uuid4(), uuid.uuid4()
+    ada, bob = claims(), claims()
+    access.members = {ada.user_id: "OBSERVER"}  # Ada demoted; Bob removed everywhere
+    in_changed, bob_in_changed, bob_elsewhere = Closed(), Closed(), Closed()
+    watch = SocketWatch(admit=access.admit, denylist=denylist, recheck_seconds=300)
+    watch.watch(ada, changed, "en", in_changed, readmitted=in_changed.readmitted)
+    watch.watch(ada, changed, "en", in_changed, readmitted=in_changed.readmitted)  # a second tab
+    watch.watch(bob, changed, "pt_BR", bob_in_changed)
+    watch.watch(bob, untouched, "en", bob_elsewhere)
+    await watch.check_dojo(changed)
+    assert sorted(map(str, access.asked)) == sorted([str(ada.user_id), str(bob.user_id)]), (
+        "one admission per person of that dojo, none for other dojos"
+    )
+    assert [admission.role for admission in in_changed.admissions] == ["OBSERVER", "OBSERVER"]
+    assert [(r.code, r.reason) for r in bob_in_changed.refusals] == [(4403, "not-a-participant")]
+    assert bob_elsewhere.refusals == []
+    assert denylist.asked == [], "a change of who is in a dojo needs no denylist lookup"
+    assert (watch.checks, watch.dojo_checks) == (0, 1)
+    assert len(watch) == 3
+
+
+async def test_a_recheck_asked_from_outside_runs_in_the_watch_task(
+    denylist: StandInDenylist, access: StandInAccess
+) -> None:
+    dojo_id = uuid.uuid4()
+    token = claims()
+    access.members[token.user_id] = "PARTICIPANT"
+    closed = Closed()
+    async with running(SocketWatch(admit=access.admit, denylist=denylist, recheck_seconds=300)) as watch:
+        watch.watch(token, dojo_id, "en", closed)
+        watch.recheck_soon(uuid.uuid4())  # a dojo with no socket here: nothing to do
+        await asyncio.sleep(0.05)
+        assert (watch.dojo_checks, access.asked) == (0, [])
+        del access.members[token.user_id]
+        watch.recheck_soon(dojo_id)
+        await until(lambda: closed.refusals, within=1.0)
+    assert [refusal.reason for refusal in closed.refusals] == ["not-a-participant"]
+    assert watch.checks == 0, "the sweep (every 300 s) did not run: the recheck did it"
