@@ -108,7 +108,7 @@ async def test_a_token_closes_its_socket_when_it_expires(
         assert closed_at >= expires
         assert closed_at < expires + 2
         assert staying.closed is None
-        # A fresh token opens the room again (what a y-websocket client does on its own).
+        # A fresh token opens the room again: the client fetches one, then reconnects.
         async with python_client(instance.url(dojo.dojo_id, mint.caller(tenant, user_id=ada.user_id).token)):
             pass
 
