@@ -109,8 +109,13 @@ async def test_a_token_closes_its_socket_when_it_expires(
         assert closed_at < expires + 2
         assert staying.closed is None
         # A fresh token opens the room again: the client fetches one, then reconnects.
-        async with python_client(instance.url(dojo.dojo_id, mint.caller(tenant, user_id=ada.user_id).token)):
-            pass
+        fresh = mint.caller(tenant, user_id=ada.user_id).token
+        async with (
+            python_client(instance.url(dojo.dojo_id, fresh)) as back,
+            python_client(instance.url(dojo.dojo_id, bob.token)) as witness,
+        ):
+            assert len(instance.runtime.watch) == 3
+            await edits_reach(back, witness, "# back with a fresh token\n")
 
 
 async def test_a_person_removed_from_the_dojo_is_disconnected(settings: Settings, mint: TokenMint) -> None:
